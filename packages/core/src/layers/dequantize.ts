@@ -17,7 +17,17 @@ export function dequantizeFloat64(layer: LinearLayer): Float64Array {
 }
 
 function dequantizeDbf(layer: DbfLayer): Float64Array {
-  const { outFeatures: n, inFeatures: m, rank: k, signA, signB, scaleA, scaleMid, scaleB } = layer;
+  return dequantizeSingleEnvelope(layer, layer.scaleA, layer.scaleMid, layer.scaleB);
+}
+
+/** `diag(scaleA) · S_A · diag(scaleMid) · S_B · diag(scaleB)`: DBF, and MDBF with l = 1. */
+function dequantizeSingleEnvelope(
+  layer: DbfLayer | MdbfLayer,
+  scaleA: ArrayLike<number>,
+  scaleMid: ArrayLike<number>,
+  scaleB: ArrayLike<number>,
+): Float64Array {
+  const { outFeatures: n, inFeatures: m, rank: k, signA, signB } = layer;
   const w = new Float64Array(n * m);
   const row = new Float64Array(k);
   for (let r = 0; r < n; r++) {
@@ -40,6 +50,11 @@ function dequantizeDbf(layer: DbfLayer): Float64Array {
 
 function dequantizeMdbf(layer: MdbfLayer): Float64Array {
   const { outFeatures: n, inFeatures: m, rank: k, envelopeRank: l, signA, signB } = layer;
+  if (l === 1) {
+    // A rank-1 envelope is DBF with μ = q_u ⊙ q_v: same arithmetic, so l = 1 reduces to DBF exactly.
+    const mid = Float64Array.from(layer.envQU, (q, i) => q * layer.envQV[i]!);
+    return dequantizeSingleEnvelope(layer, layer.envA, mid, layer.envB);
+  }
   // F = S_A ⊙ (envA · envQUᵀ)  (n×k),  G = S_B ⊙ (envQV · envBᵀ)  (k×m),  W = F·G.
   const f = new Float64Array(n * k);
   for (let r = 0; r < n; r++) {
