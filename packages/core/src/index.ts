@@ -3,15 +3,16 @@
  * kernel contract that backends implement. No Node built-ins: runs in browsers and Node alike.
  */
 export * from './errors';
-export * from './layers/types';
-export * from './layers/packed-signs';
-export * from './layers/validate-layer';
-export * from './layers/dequantize';
-export * from './layers/bits-per-weight';
-export * from './kernel/kernel-backend';
-export * from './kernel/check-request';
-export * from './kernel/select-backend';
+export * from './format/index';
 export * from './io/byte-source';
-export * from './util/random';
+export * from './kernel/check-request';
+export * from './kernel/kernel-backend';
+export * from './kernel/select-backend';
+export * from './layers/bits-per-weight';
+export * from './layers/dequantize';
+export * from './layers/packed-signs';
+export * from './layers/types';
+export * from './layers/validate-layer';
+export { assertFinite, assertFloat32Array, assertInteger, checkedProduct } from './util/assert';
 export * from './util/float16';
-export { assertInteger, assertFloat32Array, assertFinite, checkedProduct } from './util/assert';
+export * from './util/random';

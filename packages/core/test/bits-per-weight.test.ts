@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DbfError, bitsPerWeight, largestRankForBpw, layerBytes, totalBitsPerWeight } from '../src/index';
+import { bitsPerWeight, DbfError, largestRankForBpw, layerBytes, totalBitsPerWeight } from '../src/index';
 
 describe('bits per weight', () => {
   it('counts stored bytes exactly: padded sign rows plus scales', () => {
@@ -12,7 +12,14 @@ describe('bits per weight', () => {
     expect(bitsPerWeight({ kind: 'dbf', outFeatures: 10, inFeatures: 20, rank: 3 })).toBeCloseTo(4.72, 12);
     // MDBF l = 2, F32: scales 4·2·(10 + 2·3 + 20) = 288 B → 340 B = 2720 bits / 200.
     expect(
-      bitsPerWeight({ kind: 'mdbf', outFeatures: 10, inFeatures: 20, rank: 3, envelopeRank: 2, scaleDtype: 'F32' }),
+      bitsPerWeight({
+        kind: 'mdbf',
+        outFeatures: 10,
+        inFeatures: 20,
+        rank: 3,
+        envelopeRank: 2,
+        scaleDtype: 'F32',
+      }),
     ).toBeCloseTo(13.6, 12);
   });
 
@@ -50,9 +57,9 @@ describe('bits per weight', () => {
       expect(String(error)).toMatch(/needs at least .* bits per weight .* impossible/);
     }
     expect(() => largestRankForBpw({ kind: 'dbf', outFeatures: 8, inFeatures: 8 }, -1)).toThrow(/positive/);
-    expect(() => bitsPerWeight({ kind: 'dbf', outFeatures: 8, inFeatures: 8, rank: 2, envelopeRank: 2 })).toThrow(
-      /envelopeRank 1/,
-    );
+    expect(() =>
+      bitsPerWeight({ kind: 'dbf', outFeatures: 8, inFeatures: 8, rank: 2, envelopeRank: 2 }),
+    ).toThrow(/envelopeRank 1/);
   });
 
   it('totals weight each layer by its size', () => {

@@ -1,16 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type DbfLayer,
-  type MdbfLayer,
   createRng,
+  type DbfLayer,
   dbfToMdbf,
   dequantize,
   dequantizeFloat64,
+  type MdbfLayer,
   packSigns,
   validateLayer,
 } from '../src/index';
 
-function dbf(n: number, m: number, signsA: number[], signsB: number[], a: number[], mu: number[], b: number[]): DbfLayer {
+function dbf(
+  n: number,
+  m: number,
+  signsA: number[],
+  signsB: number[],
+  a: number[],
+  mu: number[],
+  b: number[],
+): DbfLayer {
   const k = mu.length;
   return {
     kind: 'dbf',
@@ -63,7 +71,8 @@ describe('dequantize', () => {
     // (S_A ⊙ Σ_c A_c QU_cᵀ)(S_B ⊙ Σ_d QV_d B_dᵀ) = Σ_{c,d} diag(A_c) S_A diag(QU_c ⊙ QV_d) S_B diag(B_d)
     const [n, m, k, l] = [6, 9, 4, 2];
     const layer = randomMdbf(11, n, m, k, l);
-    const col = (x: Float32Array, rows: number, c: number) => Float32Array.from({ length: rows }, (_, i) => x[i * l + c]!);
+    const col = (x: Float32Array, rows: number, c: number) =>
+      Float32Array.from({ length: rows }, (_, i) => x[i * l + c]!);
     const expected = new Float64Array(n * m);
     for (let c = 0; c < l; c++) {
       for (let d = 0; d < l; d++) {
@@ -92,10 +101,16 @@ describe('dequantize', () => {
 describe('validateLayer', () => {
   it('names the offending field', () => {
     const layer = dbf(2, 3, [1, -1, 1, 1], [1, 1, -1, -1, 1, 1], [1, 2], [3, 0.5], [1, -1, 2]);
-    expect(() => validateLayer({ ...layer, scaleMid: new Float32Array(3) })).toThrow(/layer.scaleMid must have 2 elements/);
-    expect(() => validateLayer({ ...layer, scaleA: Float32Array.of(1, Number.NaN) })).toThrow(/scaleA\[1\] is NaN/);
+    expect(() => validateLayer({ ...layer, scaleMid: new Float32Array(3) })).toThrow(
+      /layer.scaleMid must have 2 elements/,
+    );
+    expect(() => validateLayer({ ...layer, scaleA: Float32Array.of(1, Number.NaN) })).toThrow(
+      /scaleA\[1\] is NaN/,
+    );
     expect(() => validateLayer({ ...layer, rank: 0 })).toThrow(/rank must be an integer >= 1/);
-    expect(() => validateLayer({ ...layer, kind: 'dense' } as never)).toThrow(/weight must be a Float32Array/);
+    expect(() => validateLayer({ ...layer, kind: 'dense' } as never)).toThrow(
+      /weight must be a Float32Array/,
+    );
     expect(() => validateLayer({ ...layer, bias: new Float32Array(3) })).toThrow(/bias must have 2 elements/);
     expect(() => validateLayer({ ...layer, kind: 'x' } as never)).toThrow(/kind must be/);
   });

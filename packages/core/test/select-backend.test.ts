@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { type BackendFactory, type KernelBackend, NoBackendAvailableError, selectBackend } from '../src/index';
+import {
+  type BackendFactory,
+  type KernelBackend,
+  NoBackendAvailableError,
+  selectBackend,
+} from '../src/index';
 
-function fake(id: string, priority: number, behaviour: 'ok' | 'unavailable' | 'throws' = 'ok'): BackendFactory {
+function fake(
+  id: string,
+  priority: number,
+  behaviour: 'ok' | 'unavailable' | 'throws' = 'ok',
+): BackendFactory {
   return {
     id,
     priority,
     async isAvailable() {
-      return behaviour === 'unavailable' ? { available: false, reason: `${id} needs a GPU` } : { available: true };
+      return behaviour === 'unavailable'
+        ? { available: false, reason: `${id} needs a GPU` }
+        : { available: true };
     },
     async create(options?: unknown) {
       if (behaviour === 'throws') throw new Error(`${id} device lost`);
@@ -17,7 +28,12 @@ function fake(id: string, priority: number, behaviour: 'ok' | 'unavailable' | 't
 
 describe('selectBackend', () => {
   it("'auto' picks the highest priority that works and skips negative priorities", async () => {
-    const backends = [fake('cpu', 1), fake('wasm', 2, 'throws'), fake('webgpu', 3, 'unavailable'), fake('exp', -1)];
+    const backends = [
+      fake('cpu', 1),
+      fake('wasm', 2, 'throws'),
+      fake('webgpu', 3, 'unavailable'),
+      fake('exp', -1),
+    ];
     expect((await selectBackend({ backends })).id).toBe('cpu');
     expect((await selectBackend({ backends: [...backends, fake('fast', 5)] })).id).toBe('fast');
   });
@@ -44,7 +60,9 @@ describe('selectBackend', () => {
   });
 
   it('rejects malformed arguments', async () => {
-    await expect(selectBackend({ backends: [fake('cpu', 1), fake('cpu', 2)] })).rejects.toThrow(/given twice/);
+    await expect(selectBackend({ backends: [fake('cpu', 1), fake('cpu', 2)] })).rejects.toThrow(
+      /given twice/,
+    );
     await expect(selectBackend({ backends: [fake('cpu', 1)], device: [] })).rejects.toThrow(/non-empty list/);
     await expect(selectBackend({ backends: [{} as BackendFactory] })).rejects.toThrow(/BackendFactory/);
   });

@@ -19,7 +19,8 @@ export interface ByteSource {
 /** A source over bytes already in memory. `read` returns zero-copy views. */
 export function memorySource(bytes: Uint8Array | ArrayBuffer): ByteSource {
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('memorySource needs a Uint8Array or ArrayBuffer.');
+  if (!(data instanceof Uint8Array))
+    throw new InvalidArgumentError('memorySource needs a Uint8Array or ArrayBuffer.');
   return {
     size: data.byteLength,
     async read(offset, length) {
@@ -31,7 +32,8 @@ export function memorySource(bytes: Uint8Array | ArrayBuffer): ByteSource {
 
 /** A source over a Blob or File (browsers and Node ≥ 20): reads slices on demand. */
 export function blobSource(blob: Blob): ByteSource {
-  if (typeof Blob === 'undefined' || !(blob instanceof Blob)) throw new InvalidArgumentError('blobSource needs a Blob or File.');
+  if (typeof Blob === 'undefined' || !(blob instanceof Blob))
+    throw new InvalidArgumentError('blobSource needs a Blob or File.');
   return {
     size: blob.size,
     async read(offset, length) {
@@ -39,7 +41,9 @@ export function blobSource(blob: Blob): ByteSource {
       try {
         return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
       } catch (error) {
-        throw new FormatError('IO_ERROR', `Reading ${length} bytes at ${offset} failed: ${String(error)}`, { cause: error });
+        throw new FormatError('IO_ERROR', `Reading ${length} bytes at ${offset} failed: ${String(error)}`, {
+          cause: error,
+        });
       }
     },
   };
@@ -47,7 +51,16 @@ export function blobSource(blob: Blob): ByteSource {
 
 /** Throws unless `[offset, offset+length)` lies within `[0, size)`. Shared by every ByteSource. */
 export function checkRange(offset: number, length: number, size: number): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-    throw new FormatError('IO_ERROR', `Read of ${length} bytes at offset ${offset} is outside the source (${size} bytes).`);
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > size
+  ) {
+    throw new FormatError(
+      'IO_ERROR',
+      `Read of ${length} bytes at offset ${offset} is outside the source (${size} bytes).`,
+    );
   }
 }

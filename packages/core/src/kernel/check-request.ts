@@ -1,26 +1,57 @@
 import { BackendError, InvalidArgumentError } from '../errors';
 import { assertInteger, checkedProduct } from '../util/assert';
-import type { GemmRequest, LinearRequest, ResidentLinear, ResidentSigns, SignMatMulRequest } from './kernel-backend';
+import type {
+  GemmRequest,
+  LinearRequest,
+  ResidentLinear,
+  ResidentSigns,
+  SignMatMulRequest,
+} from './kernel-backend';
 
 /**
  * Argument checks every backend runs before a kernel, so that all backends reject bad calls with the
  * same errors. Each returns the output array to write into (the caller's, or a new one).
  */
-export function checkLinearRequest(backendId: string, request: LinearRequest): Float32Array {
+export function checkLinearRequest(
+  backendId: string,
+  request: LinearRequest,
+  owned?: OwnedHandles,
+): Float32Array {
+  if (typeof request !== 'object' || request === null)
+    throw new InvalidArgumentError('linear needs a request object.');
   const { weights, input, batch, output } = request;
-  checkResident(backendId, weights, 'weights');
+  checkResident(backendId, weights, 'weights', owned);
+  if (!LINEAR_KINDS.has((weights as { kind?: unknown }).kind)) {
+    throw new InvalidArgumentError(
+      "weights must be a ResidentLinear from uploadLinear (kind 'dbf', 'mdbf' or 'dense').",
+    );
+  }
+  assertInteger('weights.outFeatures', weights.outFeatures, 1);
+  assertInteger('weights.inFeatures', weights.inFeatures, 1);
   assertInteger('batch', batch, 1);
   return checkVectors(input, output, batch, weights.inFeatures, weights.outFeatures);
 }
 
-export function checkSignMatMulRequest(backendId: string, request: SignMatMulRequest): Float32Array {
+export function checkSignMatMulRequest(
+  backendId: string,
+  request: SignMatMulRequest,
+  owned?: OwnedHandles,
+): Float32Array {
+  if (typeof request !== 'object' || request === null)
+    throw new InvalidArgumentError('signMatMul needs a request object.');
   const { signs, input, batch, output } = request;
-  checkResident(backendId, signs, 'signs');
+  checkResident(backendId, signs, 'signs', owned);
+  if ('kind' in signs)
+    throw new InvalidArgumentError('signs must be a ResidentSigns from uploadSigns, not a ResidentLinear.');
+  assertInteger('signs.rows', signs.rows, 1);
+  assertInteger('signs.cols', signs.cols, 1);
   assertInteger('batch', batch, 1);
   return checkVectors(input, output, batch, signs.cols, signs.rows);
 }
 
 export function checkGemmRequest(request: GemmRequest): Float32Array {
+  if (typeof request !== 'object' || request === null)
+    throw new InvalidArgumentError('gemm needs a request object.');
   const { a, b, m, n, k, c } = request;
   assertInteger('m', m, 1);
   assertInteger('n', n, 1);
@@ -40,13 +71,30 @@ export function checkGemmRequest(request: GemmRequest): Float32Array {
   return c ?? new Float32Array(m * n);
 }
 
-function checkResident(backendId: string, handle: ResidentLinear | ResidentSigns, name: string): void {
+const LINEAR_KINDS = new Set<unknown>(['dbf', 'mdbf', 'dense']);
+
+/** The handles one backend instance issued; lets checks reject handles of other instances or forgeries. */
+export interface OwnedHandles {
+  has(handle: object): boolean;
+}
+
+function checkResident(
+  backendId: string,
+  handle: ResidentLinear | ResidentSigns,
+  name: string,
+  owned: OwnedHandles | undefined,
+): void {
   if (typeof handle !== 'object' || handle === null) {
     throw new InvalidArgumentError(`${name} must be a resident handle from uploadLinear/uploadSigns.`);
   }
   if (handle.backendId !== backendId) {
     throw new InvalidArgumentError(
       `${name} was uploaded to backend '${handle.backendId}', not '${backendId}'; upload it to this backend first.`,
+    );
+  }
+  if (owned && !owned.has(handle)) {
+    throw new InvalidArgumentError(
+      `${name} was not uploaded to this backend instance; upload it here first.`,
     );
   }
 }

@@ -119,7 +119,9 @@ export interface KernelBackend {
 }
 
 /** Whether a backend can run here, and if not, why (shown to users when selection fails). */
-export type Availability = { readonly available: true } | { readonly available: false; readonly reason: string };
+export type Availability =
+  | { readonly available: true }
+  | { readonly available: false; readonly reason: string };
 
 /** What a backend package exports: a factory, never a side effect. */
 export interface BackendFactory<Options = unknown> {

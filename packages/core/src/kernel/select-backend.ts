@@ -18,11 +18,14 @@ export interface SelectBackendOptions {
  */
 export async function selectBackend(options: SelectBackendOptions): Promise<KernelBackend> {
   const { backends, device = 'auto', createOptions = {} } = options;
-  if (!Array.isArray(backends)) throw new InvalidArgumentError('backends must be an array of backend factories.');
+  if (!Array.isArray(backends))
+    throw new InvalidArgumentError('backends must be an array of backend factories.');
   const byId = new Map<string, BackendFactory>();
   for (const factory of backends) {
     if (typeof factory?.id !== 'string' || typeof factory.create !== 'function') {
-      throw new InvalidArgumentError('Every entry of backends must be a BackendFactory (id, priority, isAvailable, create).');
+      throw new InvalidArgumentError(
+        'Every entry of backends must be a BackendFactory (id, priority, isAvailable, create).',
+      );
     }
     if (byId.has(factory.id)) throw new InvalidArgumentError(`Backend '${factory.id}' was given twice.`);
     byId.set(factory.id, factory);
@@ -32,7 +35,9 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Kern
   const reasons: { id: string; reason: string }[] = [];
   if (device === 'auto') {
     candidates = [...backends].filter((f) => f.priority >= 0).sort((x, y) => y.priority - x.priority);
-    for (const f of backends) if (f.priority < 0) reasons.push({ id: f.id, reason: 'never chosen automatically (negative priority)' });
+    for (const f of backends)
+      if (f.priority < 0)
+        reasons.push({ id: f.id, reason: 'never chosen automatically (negative priority)' });
   } else {
     const ids = typeof device === 'string' ? [device] : device;
     if (!Array.isArray(ids) || ids.length === 0) {
@@ -42,7 +47,11 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Kern
     for (const id of ids) {
       const factory = byId.get(id);
       if (factory) candidates.push(factory);
-      else reasons.push({ id, reason: `not among the given backends (${[...byId.keys()].join(', ') || 'none'})` });
+      else
+        reasons.push({
+          id,
+          reason: `not among the given backends (${[...byId.keys()].join(', ') || 'none'})`,
+        });
     }
   }
 
@@ -55,7 +64,10 @@ export async function selectBackend(options: SelectBackendOptions): Promise<Kern
       }
       return await factory.create(createOptions[factory.id]);
     } catch (error) {
-      reasons.push({ id: factory.id, reason: `failed to initialise: ${error instanceof Error ? error.message : String(error)}` });
+      reasons.push({
+        id: factory.id,
+        reason: `failed to initialise: ${error instanceof Error ? error.message : String(error)}`,
+      });
     }
   }
   throw new NoBackendAvailableError(reasons, typeof device === 'string' ? device : device.join(', '));

@@ -70,7 +70,11 @@ export function largestRankForBpw(
   }
   // Bits grow monotonically with k; the upper bound comes from the sign bits alone.
   let lo = 1;
-  let hi = Math.max(1, Math.ceil((targetBpw * shape.outFeatures * shape.inFeatures) / (shape.outFeatures + shape.inFeatures)) + 1);
+  let hi = Math.max(
+    1,
+    Math.ceil((targetBpw * shape.outFeatures * shape.inFeatures) / (shape.outFeatures + shape.inFeatures)) +
+      1,
+  );
   while (fits(hi)) hi *= 2;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -115,7 +119,8 @@ function checkShape(shape: LayerShape) {
   const m = assertInteger('inFeatures', shape.inFeatures, 1);
   const k = assertInteger('rank', shape.rank, 1);
   const l = assertInteger('envelopeRank', shape.envelopeRank ?? 1, 1);
-  if (shape.kind === 'dbf' && l !== 1) throw new InvalidArgumentError(`A DBF layer has envelopeRank 1, got ${l}.`);
+  if (shape.kind === 'dbf' && l !== 1)
+    throw new InvalidArgumentError(`A DBF layer has envelopeRank 1, got ${l}.`);
   const dtype = shape.scaleDtype ?? 'F16';
   if (dtype !== 'F16' && dtype !== 'F32') {
     throw new InvalidArgumentError(`scaleDtype must be 'F16' or 'F32', got ${JSON.stringify(dtype)}.`);

@@ -1,5 +1,5 @@
-import { validateLayer } from './validate-layer';
 import type { DbfLayer, LinearLayer, MdbfLayer } from './types';
+import { validateLayer } from './validate-layer';
 
 /**
  * Materialises the dense n×m weight (row-major) a layer represents. Meant for tests and error

@@ -26,7 +26,12 @@ export function wordsPerRow(cols: number): number {
 }
 
 /** Checks shape, length and zero padding bits; returns the argument for chaining. */
-export function validatePackedSigns(name: string, signs: PackedSigns, rows?: number, cols?: number): PackedSigns {
+export function validatePackedSigns(
+  name: string,
+  signs: PackedSigns,
+  rows?: number,
+  cols?: number,
+): PackedSigns {
   if (typeof signs !== 'object' || signs === null) {
     throw new InvalidArgumentError(`${name} must be a PackedSigns object.`);
   }
@@ -40,18 +45,24 @@ export function validatePackedSigns(name: string, signs: PackedSigns, rows?: num
   }
   const wpr = wordsPerRow(signs.cols);
   if (signs.wordsPerRow !== wpr) {
-    throw new InvalidArgumentError(`${name}.wordsPerRow must be ceil(${signs.cols}/32) = ${wpr}, got ${signs.wordsPerRow}.`);
+    throw new InvalidArgumentError(
+      `${name}.wordsPerRow must be ceil(${signs.cols}/32) = ${wpr}, got ${signs.wordsPerRow}.`,
+    );
   }
   if (!(signs.words instanceof Uint32Array)) {
     throw new InvalidArgumentError(`${name}.words must be a Uint32Array.`);
   }
   const expected = checkedProduct(`${name} size`, [signs.rows, wpr]);
   if (signs.words.length !== expected) {
-    throw new InvalidArgumentError(`${name}.words must have rows·wordsPerRow = ${expected} words, got ${signs.words.length}.`);
+    throw new InvalidArgumentError(
+      `${name}.words must have rows·wordsPerRow = ${expected} words, got ${signs.words.length}.`,
+    );
   }
   const bad = findNonzeroPadding(signs);
   if (bad >= 0) {
-    throw new InvalidArgumentError(`${name} row ${bad} has padding bits set beyond column ${signs.cols}; they must be zero.`);
+    throw new InvalidArgumentError(
+      `${name} row ${bad} has padding bits set beyond column ${signs.cols}; they must be zero.`,
+    );
   }
   return signs;
 }
@@ -85,7 +96,8 @@ export function packSigns(values: ArrayLike<number>, rows: number, cols: number)
     const base = r * cols;
     for (let c = 0; c < cols; c++) {
       const v = values[base + c]!;
-      if (Number.isNaN(v)) throw new InvalidArgumentError(`values[${base + c}] is NaN; cannot take its sign.`);
+      if (Number.isNaN(v))
+        throw new InvalidArgumentError(`values[${base + c}] is NaN; cannot take its sign.`);
       if (v >= 0) words[r * wpr + (c >>> 5)]! |= 1 << (c & 31);
     }
   }
@@ -117,7 +129,8 @@ export function transposeSigns(signs: PackedSigns): PackedSigns {
   const words = new Uint32Array(cols * wpr);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      if ((signs.words[r * signs.wordsPerRow + (c >>> 5)]! >>> (c & 31)) & 1) words[c * wpr + (r >>> 5)]! |= 1 << (r & 31);
+      if ((signs.words[r * signs.wordsPerRow + (c >>> 5)]! >>> (c & 31)) & 1)
+        words[c * wpr + (r >>> 5)]! |= 1 << (r & 31);
     }
   }
   return { rows: cols, cols: rows, wordsPerRow: wpr, words };

@@ -8,7 +8,8 @@ import type { LinearLayer } from './types';
  * scales. Backends call this in `uploadLinear`, so a bad layer fails early with a precise message.
  */
 export function validateLayer(layer: LinearLayer, name = 'layer'): LinearLayer {
-  if (typeof layer !== 'object' || layer === null) throw new InvalidArgumentError(`${name} must be a layer object.`);
+  if (typeof layer !== 'object' || layer === null)
+    throw new InvalidArgumentError(`${name} must be a layer object.`);
   const n = assertInteger(`${name}.outFeatures`, layer.outFeatures, 1);
   const m = assertInteger(`${name}.inFeatures`, layer.inFeatures, 1);
   switch (layer.kind) {
@@ -41,6 +42,7 @@ export function validateLayer(layer: LinearLayer, name = 'layer'): LinearLayer {
         `${name}.kind must be 'dbf', 'mdbf' or 'dense', got ${JSON.stringify((layer as { kind: unknown }).kind)}.`,
       );
   }
-  if (layer.bias !== undefined) assertFinite(`${name}.bias`, assertFloat32Array(`${name}.bias`, layer.bias, n));
+  if (layer.bias !== undefined)
+    assertFinite(`${name}.bias`, assertFloat32Array(`${name}.bias`, layer.bias, n));
   return layer;
 }

@@ -58,7 +58,10 @@ export function decodeFloat16Array(bits: Uint16Array, out = new Float32Array(bit
   return out;
 }
 
-export function encodeFloat16Array(values: ArrayLike<number>, out = new Uint16Array(values.length)): Uint16Array {
+export function encodeFloat16Array(
+  values: ArrayLike<number>,
+  out = new Uint16Array(values.length),
+): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16(values[i]!);
   return out;
 }
@@ -68,7 +71,10 @@ export function decodeBfloat16Array(bits: Uint16Array, out = new Float32Array(bi
   return out;
 }
 
-export function encodeBfloat16Array(values: ArrayLike<number>, out = new Uint16Array(values.length)): Uint16Array {
+export function encodeBfloat16Array(
+  values: ArrayLike<number>,
+  out = new Uint16Array(values.length),
+): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = float32ToBfloat16(values[i]!);
   return out;
 }
