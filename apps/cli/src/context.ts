@@ -1,0 +1,19 @@
+/** What a command needs from its surroundings; tests pass their own to capture output. */
+export interface CliContext {
+  /** Writes a line (or more) to standard output. */
+  out(text: string): void;
+  /** Writes a line (or more) to standard error. */
+  err(text: string): void;
+}
+
+export const processContext: CliContext = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** A failure the command has already explained; `exitCode` says how the process should end. */
+export class CliExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
