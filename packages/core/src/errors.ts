@@ -42,7 +42,8 @@ const MARKER = Symbol.for('dbf.error');
 
 export class DbfError extends Error {
   readonly code: DbfErrorCode;
-  private readonly [MARKER] = true;
+  /** Marker read by `isInstance`, shared by every copy of this package. */
+  readonly [MARKER] = true;
 
   constructor(code: DbfErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
