@@ -11,7 +11,7 @@ import {
 } from '@dbf/core';
 import { DENSE_BASELINE_NAME, denseF32 } from './dense-baseline';
 import { type Measurement, type MeasureOptions, measure, type Variant } from './measure';
-import { BACKENDS, resolveBackends, UsageError } from './registry';
+import { BACKENDS, DEFAULT_BACKENDS, resolveBackends, UsageError } from './registry';
 
 /** One result row; `--json` prints an array of these. */
 export interface BenchRow {
@@ -52,7 +52,7 @@ export const BPWS = [1, 1.5, 2] as const;
 export const BATCHES = [1, 8] as const;
 
 const USAGE = `Usage: pnpm bench:kernels [--backend ID[,ID...]] [--json] [--quick]
-  --backend ID  backends to time (repeatable; default: all known: ${Object.keys(BACKENDS).join(', ')})
+  --backend ID  backends to time (repeatable; known: ${Object.keys(BACKENDS).join(', ')}; default: ${DEFAULT_BACKENDS.join(', ')})
   --json        print one JSON array of result rows on stdout, nothing else (progress goes to stderr)
   --quick       small shapes and short timing (a smoke test, not a measurement)`;
 
@@ -72,7 +72,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       backends.push(...value.split(',').filter((id) => id.length > 0));
     } else throw new UsageError(`Unknown argument '${arg}'.\n${USAGE}`);
   }
-  const ids = backends.length > 0 ? [...new Set(backends)] : Object.keys(BACKENDS);
+  const ids = backends.length > 0 ? [...new Set(backends)] : [...DEFAULT_BACKENDS];
   resolveBackends(ids); // fail early on unknown ids
   return { backends: ids, json, quick };
 }
@@ -122,7 +122,7 @@ export interface BenchHooks {
 
 /** Runs every requested backend over all shapes, rates and batches; returns the rows. */
 export async function runKernelBench(options: BenchOptions, hooks: BenchHooks): Promise<BenchRow[]> {
-  const factories = resolveBackends(options.backends);
+  const targets = resolveBackends(options.backends);
   const timing: MeasureOptions = {
     ...(options.quick
       ? { budgetMs: 150, minRounds: 3, maxRounds: 10, warmupMs: 20, minSampleMs: 1 }
@@ -130,7 +130,13 @@ export async function runKernelBench(options: BenchOptions, hooks: BenchHooks): 
     ...hooks.timing,
   };
   const rows: BenchRow[] = [];
-  for (const factory of factories) rows.push(...(await benchBackend(factory, options, timing, hooks)));
+  for (const { target } of targets) {
+    rows.push(
+      ...(target.kind === 'generic'
+        ? await benchBackend(target.factory(), options, timing, hooks)
+        : await target.run(options, hooks)),
+    );
+  }
   return rows;
 }
 

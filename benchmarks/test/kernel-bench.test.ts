@@ -49,12 +49,14 @@ describe('command line', () => {
   });
 
   it('rejects unknown backends with the list of known ids, and unknown flags', () => {
-    expect(() => parseArgs(['--backend', 'webgpu'])).toThrow(
-      /Unknown backend 'webgpu'\. Known backends: cpu\./,
+    expect(() => parseArgs(['--backend', 'tpu'])).toThrow(
+      /Unknown backend 'tpu'\. Known backends: cpu, wasm, webgpu\./,
     );
+    expect(parseArgs(['--backend', 'wasm,webgpu'])).toMatchObject({ backends: ['wasm', 'webgpu'] });
     expect(() => parseArgs(['--backend'])).toThrow(UsageError);
     expect(() => parseArgs(['--fast'])).toThrow(/Unknown argument '--fast'/);
-    expect(() => resolveBackends(['cpu', 'wasm'])).toThrow(/Known backends: cpu/);
+    expect(() => resolveBackends(['cpu', 'gpu'])).toThrow(/Unknown backend 'gpu'/);
+    expect(resolveBackends(['wasm']).map((t) => t.target.kind)).toEqual(['adapter']);
   });
 });
 
