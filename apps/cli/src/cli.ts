@@ -5,6 +5,7 @@
 import { DbfError } from '@dbf/core';
 import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './commands/demo';
+import { register as registerFactorize } from './commands/factorize';
 import { register as registerInspect } from './commands/inspect';
 import { register as registerValidate } from './commands/validate';
 import { type CliContext, CliExit, processContext } from './context';
@@ -19,6 +20,7 @@ export function createProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s.trimEnd()), writeErr: (s) => ctx.err(s.trimEnd()) });
   registerDemo(program, ctx);
+  registerFactorize(program, ctx);
   registerInspect(program, ctx);
   registerValidate(program, ctx);
   return program;
