@@ -15,7 +15,7 @@ async function run(...argv: string[]) {
 
 describe('dbf CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dbf-cli-'));
-  const model = join(dir, 'demo.dbf.safetensors');
+  const model = join(dir, 'new-folder', 'demo.dbf.safetensors');
 
   beforeAll(async () => {
     const result = await run('demo', '--out', model, '--seed', '3', '--batch', '2');

@@ -1,5 +1,6 @@
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cpu } from '@dbf/backend-cpu';
 import {
   type CompressedLayer,
@@ -61,6 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
         shape: [512, 256],
         data: encodeFloat16Array(embedding),
       });
+      await mkdir(dirname(options.out), { recursive: true });
       await saveDbfFile(options.out, entries, {
         provenance: { algorithm: 'synthetic-demo', seed: options.seed, params: { layers: LAYERS } },
       });
