@@ -5,7 +5,9 @@
 import { DbfError } from '@dbf/core';
 import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './commands/demo';
+import { register as registerEval } from './commands/eval';
 import { register as registerFactorize } from './commands/factorize';
+import { register as registerGenerate } from './commands/generate';
 import { register as registerInspect } from './commands/inspect';
 import { register as registerValidate } from './commands/validate';
 import { type CliContext, CliExit, processContext } from './context';
@@ -21,6 +23,8 @@ export function createProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: (s) => ctx.out(s.trimEnd()), writeErr: (s) => ctx.err(s.trimEnd()) });
   registerDemo(program, ctx);
   registerFactorize(program, ctx);
+  registerEval(program, ctx);
+  registerGenerate(program, ctx);
   registerInspect(program, ctx);
   registerValidate(program, ctx);
   return program;

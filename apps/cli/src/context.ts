@@ -4,11 +4,14 @@ export interface CliContext {
   out(text: string): void;
   /** Writes a line (or more) to standard error. */
   err(text: string): void;
+  /** Writes raw text to standard output, without a newline (streamed tokens). Optional: `out` is the fallback. */
+  write?(text: string): void;
 }
 
 export const processContext: CliContext = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  write: (text) => process.stdout.write(text),
 };
 
 /** A failure the command has already explained; `exitCode` says how the process should end. */

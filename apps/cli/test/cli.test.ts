@@ -3,15 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bitsPerWeight } from '@dbf/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliContext, main } from '../src/cli';
-
-async function run(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ctx: CliContext = { out: (s) => out.push(s), err: (s) => err.push(s) };
-  const code = await main(argv, ctx);
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+import { run } from './run-cli';
 
 describe('dbf CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dbf-cli-'));

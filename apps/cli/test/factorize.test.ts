@@ -1,7 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import {
   bitsPerWeight,
   createRng,
@@ -14,33 +13,10 @@ import {
   relativeError,
   shapeOfLayer,
 } from '@dbf/core';
-import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { type CliContext, createProgram, formatError } from '../src/cli';
-import { register } from '../src/commands/factorize';
+import { run, sharedDir } from './run-cli';
 
-/** Runs the program as `main` does, registering `factorize` if cli.ts does not (yet). */
-async function run(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ctx: CliContext = { out: (s) => out.push(s), err: (s) => err.push(s) };
-  const program = createProgram(ctx);
-  if (!program.commands.some((c) => c.name() === 'factorize')) register(program, ctx);
-  let code = 0;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) code = error.exitCode === 0 ? 0 : 2;
-    else {
-      ctx.err(formatError(error, false));
-      code = 1;
-    }
-  }
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const sotu = resolve(repoRoot, '../shared/models/sotu-3m/model.safetensors');
+const sotu = resolve(sharedDir, 'models/sotu-3m/model.safetensors');
 
 describe('dbf factorize', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dbf-factorize-'));
