@@ -2,15 +2,13 @@ import {
   type BackendFactory,
   bitsPerWeight,
   createRng,
-  type DbfLayer,
   type KernelBackend,
   largestRankForBpw,
-  type PackedSigns,
   type ResidentLinear,
-  type Rng,
 } from '@dbf/core';
 import { DENSE_BASELINE_NAME, denseF32 } from './dense-baseline';
 import { type Measurement, type MeasureOptions, measure, type Variant } from './measure';
+import { randomDbf, randomUniform } from './random-layers';
 import { BACKENDS, DEFAULT_BACKENDS, resolveBackends, UsageError } from './registry';
 
 /** One result row; `--json` prints an array of these. */
@@ -79,38 +77,6 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
 
 export function usage(): string {
   return USAGE;
-}
-
-function randomUniform(rng: Rng, length: number): Float32Array {
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) out[i] = rng.uniform() - 0.5;
-  return out;
-}
-
-function randomSigns(rng: Rng, rows: number, cols: number): PackedSigns {
-  const wordsPerRow = Math.ceil(cols / 32);
-  const words = new Uint32Array(rows * wordsPerRow);
-  for (let i = 0; i < words.length; i++) words[i] = rng.nextUint32();
-  const tail = cols & 31;
-  if (tail) {
-    const mask = (1 << tail) - 1;
-    for (let r = 0; r < rows; r++) words[r * wordsPerRow + wordsPerRow - 1]! &= mask;
-  }
-  return { rows, cols, wordsPerRow, words };
-}
-
-function randomDbf(rng: Rng, n: number, m: number, k: number): DbfLayer {
-  return {
-    kind: 'dbf',
-    outFeatures: n,
-    inFeatures: m,
-    rank: k,
-    signA: randomSigns(rng, n, k),
-    signB: randomSigns(rng, k, m),
-    scaleA: randomUniform(rng, n),
-    scaleMid: randomUniform(rng, k),
-    scaleB: randomUniform(rng, m),
-  };
 }
 
 export interface BenchHooks {

@@ -18,19 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cpu } from '@dbf/backend-cpu';
 import { createStreamingReadProbe, wasm } from '@dbf/backend-wasm/node';
-import {
-  bitsPerWeight,
-  createRng,
-  type DbfLayer,
-  factorizeDbf,
-  type KernelBackend,
-  largestRankForBpw,
-  type PackedSigns,
-  type Rng,
-} from '@dbf/core';
+import { bitsPerWeight, createRng, factorizeDbf, type KernelBackend, largestRankForBpw } from '@dbf/core';
 import { denseF32 } from '../dense-baseline';
 import type { BenchHooks, BenchRow } from '../kernel-bench';
 import { type Measurement, type MeasureOptions, measure, type Variant } from '../measure';
+import { dbfSignBytes, randomDbf, randomUniform } from '../random-layers';
 import { matMulModel, matMulNBitsModel } from './onnx-model';
 import { type OrtLinear, ortLinear, useOrtThreads } from './ort-baseline';
 
@@ -75,40 +67,6 @@ const QUICK_TIMING: MeasureOptions = {
   warmupMs: 20,
   minSampleMs: 1,
 };
-
-function randomUniform(rng: Rng, length: number): Float32Array {
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) out[i] = rng.uniform() - 0.5;
-  return out;
-}
-
-function randomSigns(rng: Rng, rows: number, cols: number): PackedSigns {
-  const wordsPerRow = Math.ceil(cols / 32);
-  const words = new Uint32Array(rows * wordsPerRow);
-  for (let i = 0; i < words.length; i++) words[i] = rng.nextUint32();
-  const tail = cols & 31;
-  if (tail) for (let r = 0; r < rows; r++) words[r * wordsPerRow + wordsPerRow - 1]! &= (1 << tail) - 1;
-  return { rows, cols, wordsPerRow, words };
-}
-
-function randomDbf(rng: Rng, n: number, m: number, k: number): DbfLayer {
-  return {
-    kind: 'dbf',
-    outFeatures: n,
-    inFeatures: m,
-    rank: k,
-    signA: randomSigns(rng, n, k),
-    signB: randomSigns(rng, k, m),
-    scaleA: randomUniform(rng, n),
-    scaleMid: randomUniform(rng, k),
-    scaleB: randomUniform(rng, m),
-  };
-}
-
-/** Packed sign bytes a DBF layer streams per call (both matrices, rows padded to 32 bits). */
-export function dbfSignBytes(n: number, m: number, k: number): number {
-  return 4 * (n * Math.ceil(k / 32) + k * Math.ceil(m / 32));
-}
 
 export function ortKey(kind: 'f32' | 'nbits', shape: string, batch: number, threads: number): string {
   return `ort-web-${kind === 'f32' ? 'f32-matmul' : 'matmulnbits4'}-${threads}t/${shape}/b${batch}`;

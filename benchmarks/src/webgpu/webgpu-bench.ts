@@ -17,18 +17,11 @@
  * (SwiftShader) runs everything, but its figures say nothing about GPU performance.
  */
 import { describeAdapter, type WebGpuBackend, webgpu } from '@dbf/backend-webgpu';
-import {
-  bitsPerWeight,
-  createRng,
-  type DbfLayer,
-  largestRankForBpw,
-  type PackedSigns,
-  type ResidentLinear,
-  type Rng,
-} from '@dbf/core';
+import { bitsPerWeight, createRng, largestRankForBpw, type ResidentLinear } from '@dbf/core';
 import { create } from 'webgpu';
 import type { BenchHooks, BenchRow } from '../kernel-bench';
 import { type MeasureOptions, measure, type Variant } from '../measure';
+import { dbfSignBytes, randomDbf, randomUniform } from '../random-layers';
 
 export const WEBGPU_SHAPES: readonly (readonly [number, number])[] = [
   [4096, 4096],
@@ -76,40 +69,6 @@ const QUICK_TIMING: MeasureOptions = {
   warmupMs: 20,
   minSampleMs: 0,
 };
-
-function randomUniform(rng: Rng, length: number): Float32Array {
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) out[i] = rng.uniform() - 0.5;
-  return out;
-}
-
-function randomSigns(rng: Rng, rows: number, cols: number): PackedSigns {
-  const wordsPerRow = Math.ceil(cols / 32);
-  const words = new Uint32Array(rows * wordsPerRow);
-  for (let i = 0; i < words.length; i++) words[i] = rng.nextUint32();
-  const tail = cols & 31;
-  if (tail) for (let r = 0; r < rows; r++) words[r * wordsPerRow + wordsPerRow - 1]! &= (1 << tail) - 1;
-  return { rows, cols, wordsPerRow, words };
-}
-
-function randomDbf(rng: Rng, n: number, m: number, k: number): DbfLayer {
-  return {
-    kind: 'dbf',
-    outFeatures: n,
-    inFeatures: m,
-    rank: k,
-    signA: randomSigns(rng, n, k),
-    signB: randomSigns(rng, k, m),
-    scaleA: randomUniform(rng, n),
-    scaleMid: randomUniform(rng, k),
-    scaleB: randomUniform(rng, m),
-  };
-}
-
-/** Packed sign bytes of a DBF layer: what its two GEMVs must stream. */
-export function dbfSignBytes(n: number, m: number, k: number): number {
-  return 4 * (n * Math.ceil(k / 32) + k * Math.ceil(m / 32));
-}
 
 /** One line per fact about the adapter: printed before the figures, so every result names its GPU. */
 export function describeWebGpuBackend(backend: WebGpuBackend): string[] {
