@@ -138,9 +138,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     options.timingOnly ? 'quality-timing' : options.quick ? 'quality-quick' : 'quality',
   );
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(`${base}.svg`, plot(report));
+  if (report.cases.length) writeFileSync(`${base}.svg`, plot(report));
   process.stdout.write(`${formatReport(report)}\n`);
-  log(`wrote ${base}.json and ${base}.svg in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  log(
+    `wrote ${base}.json${report.cases.length ? ` and ${base}.svg` : ''} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
   return 0;
 }
 
@@ -738,33 +740,35 @@ function formatReport(report: Report): string {
       );
     }
   }
-  const s = report.summary;
-  lines.push(
-    '',
-    `DBF vs reference over ${s.cases} cases: mean Δ ${s.meanDeltaPercent >= 0 ? '+' : ''}${s.meanDeltaPercent.toFixed(2)} %, ` +
-      `max ${s.maxDeltaPercent.toFixed(2)} %, min ${s.minDeltaPercent.toFixed(2)} %; cases > +1 %: ${s.casesWorseThan1Percent}, > +3 %: ${s.casesWorseThan3Percent}`,
-  );
-  for (const [l, w] of Object.entries(s.mdbfWins)) {
+  if (report.cases.length) {
+    const s = report.summary;
     lines.push(
-      `MDBF ${l} at DBF's stored bits (${w.compared} cases): feasible in ${w.feasible} (${w.impossible} impossible), beats DBF in ${w.winsOverDbf}; ` +
-        `its k is ${w.meanRankLossPercentAtSameBits.toFixed(0)} % below DBF's on average (envelope bits 16·l·(n+m+2k) replace sign bits)`,
-      `MDBF ${l} at DBF's k (uncapped cases, +${w.sameKMeanExtraBpw.toFixed(3)} bpw on average): beats DBF in ${w.sameKWins}/${w.sameKCases}, mean error reduction ${w.sameKMeanErrorReductionPercent.toFixed(2)} %`,
+      '',
+      `DBF vs reference over ${s.cases} cases: mean Δ ${s.meanDeltaPercent >= 0 ? '+' : ''}${s.meanDeltaPercent.toFixed(2)} %, ` +
+        `max ${s.maxDeltaPercent.toFixed(2)} %, min ${s.minDeltaPercent.toFixed(2)} %; cases > +1 %: ${s.casesWorseThan1Percent}, > +3 %: ${s.casesWorseThan3Percent}`,
     );
-  }
-  lines.push(
-    '',
-    '== baselines (per matrix) ==',
-    'model        matrix        SVID (bpw, err)   RTN2 (bpw, err)   RTN3 (bpw, err)   RTN4 (bpw, err)',
-  );
-  for (const b of report.baselines as {
-    model: string;
-    name: string;
-    svid: { bpw: number; relError: number };
-    rtn: { bpw: number; relError: number }[];
-  }[]) {
+    for (const [l, w] of Object.entries(s.mdbfWins)) {
+      lines.push(
+        `MDBF ${l} at DBF's stored bits (${w.compared} cases): feasible in ${w.feasible} (${w.impossible} impossible), beats DBF in ${w.winsOverDbf}; ` +
+          `its k is ${w.meanRankLossPercentAtSameBits.toFixed(0)} % below DBF's on average (envelope bits 16·l·(n+m+2k) replace sign bits)`,
+        `MDBF ${l} at DBF's k (uncapped cases, +${w.sameKMeanExtraBpw.toFixed(3)} bpw on average): beats DBF in ${w.sameKWins}/${w.sameKCases}, mean error reduction ${w.sameKMeanErrorReductionPercent.toFixed(2)} %`,
+      );
+    }
     lines.push(
-      `${b.model.padEnd(12)} ${b.name.padEnd(12)} ${[b.svid, ...b.rtn].map((x) => `${x.bpw.toFixed(3)} ${x.relError.toFixed(4)}`.padStart(15)).join('   ')}`,
+      '',
+      '== baselines (per matrix) ==',
+      'model        matrix        SVID (bpw, err)   RTN2 (bpw, err)   RTN3 (bpw, err)   RTN4 (bpw, err)',
     );
+    for (const b of report.baselines as {
+      model: string;
+      name: string;
+      svid: { bpw: number; relError: number };
+      rtn: { bpw: number; relError: number }[];
+    }[]) {
+      lines.push(
+        `${b.model.padEnd(12)} ${b.name.padEnd(12)} ${[b.svid, ...b.rtn].map((x) => `${x.bpw.toFixed(3)} ${x.relError.toFixed(4)}`.padStart(15)).join('   ')}`,
+      );
+    }
   }
   if (report.ttq.length) {
     lines.push(

@@ -107,9 +107,7 @@ function ticks(lo: number, hi: number): number[] {
 }
 
 function fmt(x: number): string {
-  return Number.isInteger(x)
-    ? String(x)
-    : x.toFixed(Math.max(0, 2 - Math.floor(Math.log10(Math.abs(x) || 1))));
+  return String(Number(x.toFixed(4)));
 }
 
 function esc(s: string): string {
