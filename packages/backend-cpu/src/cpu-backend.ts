@@ -94,11 +94,6 @@ interface SignsEntry {
 const linearEntries = new WeakMap<object, LinearEntry>();
 const signsEntries = new WeakMap<object, SignsEntry>();
 
-function requireObject(name: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null)
-    throw new InvalidArgumentError(`${name} must be an object.`);
-}
-
 function checkBufferSize(what: string, bytes: number): void {
   if (bytes > MAX_BUFFER_BYTES) {
     throw new BackendError(
@@ -150,7 +145,6 @@ class CpuBackend implements KernelBackend {
 
   async linear(request: LinearRequest): Promise<Float32Array> {
     this.#assertLive();
-    requireObject('request', request);
     const out = checkLinearRequest(CPU_BACKEND_ID, request);
     const state = this.#resolve(linearEntries.get(request.weights), 'weights', 'layer');
     runLinear(state, request.input, request.batch, out, this.#ws);
@@ -181,7 +175,6 @@ class CpuBackend implements KernelBackend {
 
   async signMatMul(request: SignMatMulRequest): Promise<Float32Array> {
     this.#assertLive();
-    requireObject('request', request);
     const out = checkSignMatMulRequest(CPU_BACKEND_ID, request);
     const state = this.#resolve(signsEntries.get(request.signs), 'signs', 'sign matrix');
     runSignMatMul(state, request.input, request.batch, out, this.#ws);
@@ -190,12 +183,8 @@ class CpuBackend implements KernelBackend {
 
   async gemm(request: GemmRequest): Promise<Float32Array> {
     this.#assertLive();
-    requireObject('request', request);
-    const { transposeA = false, transposeB = false } = request;
-    if (typeof transposeA !== 'boolean' || typeof transposeB !== 'boolean') {
-      throw new InvalidArgumentError('transposeA and transposeB must be booleans when given.');
-    }
     const c = checkGemmRequest(request);
+    const { transposeA = false, transposeB = false } = request;
     gemm(
       {
         a: request.a,

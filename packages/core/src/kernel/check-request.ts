@@ -12,15 +12,11 @@ import type {
  * Argument checks every backend runs before a kernel, so that all backends reject bad calls with the
  * same errors. Each returns the output array to write into (the caller's, or a new one).
  */
-export function checkLinearRequest(
-  backendId: string,
-  request: LinearRequest,
-  owned?: OwnedHandles,
-): Float32Array {
+export function checkLinearRequest(backendId: string, request: LinearRequest): Float32Array {
   if (typeof request !== 'object' || request === null)
     throw new InvalidArgumentError('linear needs a request object.');
   const { weights, input, batch, output } = request;
-  checkResident(backendId, weights, 'weights', owned);
+  checkResident(backendId, weights, 'weights');
   if (!LINEAR_KINDS.has((weights as { kind?: unknown }).kind)) {
     throw new InvalidArgumentError(
       "weights must be a ResidentLinear from uploadLinear (kind 'dbf', 'mdbf' or 'dense').",
@@ -32,15 +28,11 @@ export function checkLinearRequest(
   return checkVectors(input, output, batch, weights.inFeatures, weights.outFeatures);
 }
 
-export function checkSignMatMulRequest(
-  backendId: string,
-  request: SignMatMulRequest,
-  owned?: OwnedHandles,
-): Float32Array {
+export function checkSignMatMulRequest(backendId: string, request: SignMatMulRequest): Float32Array {
   if (typeof request !== 'object' || request === null)
     throw new InvalidArgumentError('signMatMul needs a request object.');
   const { signs, input, batch, output } = request;
-  checkResident(backendId, signs, 'signs', owned);
+  checkResident(backendId, signs, 'signs');
   if ('kind' in signs)
     throw new InvalidArgumentError('signs must be a ResidentSigns from uploadSigns, not a ResidentLinear.');
   assertInteger('signs.rows', signs.rows, 1);
@@ -52,6 +44,12 @@ export function checkSignMatMulRequest(
 export function checkGemmRequest(request: GemmRequest): Float32Array {
   if (typeof request !== 'object' || request === null)
     throw new InvalidArgumentError('gemm needs a request object.');
+  if (
+    (request.transposeA !== undefined && typeof request.transposeA !== 'boolean') ||
+    (request.transposeB !== undefined && typeof request.transposeB !== 'boolean')
+  ) {
+    throw new InvalidArgumentError('transposeA and transposeB must be booleans when given.');
+  }
   const { a, b, m, n, k, c } = request;
   assertInteger('m', m, 1);
   assertInteger('n', n, 1);
@@ -73,28 +71,13 @@ export function checkGemmRequest(request: GemmRequest): Float32Array {
 
 const LINEAR_KINDS = new Set<unknown>(['dbf', 'mdbf', 'dense']);
 
-/** The handles one backend instance issued; lets checks reject handles of other instances or forgeries. */
-export interface OwnedHandles {
-  has(handle: object): boolean;
-}
-
-function checkResident(
-  backendId: string,
-  handle: ResidentLinear | ResidentSigns,
-  name: string,
-  owned: OwnedHandles | undefined,
-): void {
+function checkResident(backendId: string, handle: ResidentLinear | ResidentSigns, name: string): void {
   if (typeof handle !== 'object' || handle === null) {
     throw new InvalidArgumentError(`${name} must be a resident handle from uploadLinear/uploadSigns.`);
   }
   if (handle.backendId !== backendId) {
     throw new InvalidArgumentError(
       `${name} was uploaded to backend '${handle.backendId}', not '${backendId}'; upload it to this backend first.`,
-    );
-  }
-  if (owned && !owned.has(handle)) {
-    throw new InvalidArgumentError(
-      `${name} was not uploaded to this backend instance; upload it here first.`,
     );
   }
 }
