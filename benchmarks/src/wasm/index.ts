@@ -8,7 +8,9 @@ export { dbfSignBytes } from '../random-layers';
 export { matMulModel, matMulNBitsModel } from './onnx-model';
 export { type OrtLinear, ortLinear, useOrtThreads } from './ort-baseline';
 export {
+  dbfLayerBytes,
   GEMM_SIZES,
+  parseShapes,
   runWasmKernelBench,
   WASM_BATCHES,
   WASM_BPWS,

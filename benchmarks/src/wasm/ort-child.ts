@@ -1,13 +1,14 @@
 /**
  * Child process of wasm-bench.ts: times onnxruntime-web's f32 MatMul and 4-bit MatMulNBits baselines
- * with `argv[2]` threads (ORT fixes its thread count per process) and prints
+ * with `argv[2]` threads (ORT fixes its thread count per process), over the shapes `argv[4]` (a comma
+ * list of NxM; default: all of `argv[3]`'s list), and prints
  * `{ [ortKey]: median ms }` as JSON on stdout; progress goes to stderr.
  */
 import { createRng, type Rng } from '@dbf/core';
 import { type MeasureOptions, measure } from '../measure';
 import { matMulModel, matMulNBitsModel } from './onnx-model';
 import { ortLinear, useOrtThreads } from './ort-baseline';
-import { ortKey, WASM_BATCHES, WASM_QUICK_SHAPES, WASM_SHAPES } from './wasm-bench';
+import { ortKey, parseShapes, WASM_BATCHES, WASM_QUICK_SHAPES, WASM_SHAPES } from './wasm-bench';
 
 function randomUniform(rng: Rng, length: number): Float32Array {
   const out = new Float32Array(length);
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
     ? { budgetMs: 150, minRounds: 3, maxRounds: 10, warmupMs: 20, minSampleMs: 1 }
     : { budgetMs: 3000, minRounds: 5, maxRounds: 40, warmupMs: 300, minSampleMs: 2 };
   const medians: Record<string, number> = {};
-  for (const [n, m] of quick ? WASM_QUICK_SHAPES : WASM_SHAPES) {
+  const shapes = process.argv[4] ? parseShapes(process.argv[4]) : quick ? WASM_QUICK_SHAPES : WASM_SHAPES;
+  for (const [n, m] of shapes) {
     const rng = createRng(n * 65_537 + m);
     const weight = randomUniform(rng, n * m);
     const shape = `${n}x${m}`;

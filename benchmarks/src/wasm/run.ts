@@ -1,10 +1,10 @@
 /**
  * Stand-alone runner of the wasm benchmark (until it is wired into `pnpm bench:kernels --backend wasm`):
- *   tsx --conditions=@dbf/source src/wasm/run.ts [--quick] [--json]
+ *   tsx --conditions=@dbf/source src/wasm/run.ts [--quick] [--json] [--shapes 4096x4096,...] [--linear-only]
  * Without --json, prints a summary table (one line per wasm DBF timing, every baseline's ratio).
  */
 import type { BenchRow } from '../kernel-bench';
-import { runWasmKernelBench } from './wasm-bench';
+import { parseShapes, runWasmKernelBench } from './wasm-bench';
 
 export function formatWasmSummary(rows: readonly BenchRow[]): string {
   const lines = [
@@ -58,8 +58,13 @@ export function formatWasmSummary(rows: readonly BenchRow[]): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const started = performance.now();
+  const shapesAt = args.indexOf('--shapes');
   const rows = await runWasmKernelBench(
-    { quick: args.includes('--quick') },
+    {
+      quick: args.includes('--quick'),
+      linearOnly: args.includes('--linear-only'),
+      ...(shapesAt >= 0 ? { shapes: parseShapes(args[shapesAt + 1] ?? '') } : {}),
+    },
     { log: (line) => process.stderr.write(`${line}\n`) },
   );
   process.stdout.write(

@@ -4,8 +4,8 @@
  * - backend-cpu's DBF linear of the same layer,
  * - onnxruntime-web (wasm EP) running a dense f32 `MatMul` of a weight of the same shape,
  * - onnxruntime-web `com.microsoft.MatMulNBits` at 4 bits (block 32, f32 scales: 5 bits per weight),
- * - a WASM streaming-read probe over the same number of bytes as the layer's packed signs, rotating
- *   through 128 MiB of copies so every read comes from DRAM: the memory roofline;
+ * - a WASM streaming-read probe over the same number of bytes as the layer's packed signs and f32
+ *   scales, rotating through 128 MiB of copies so every read comes from DRAM: the memory roofline;
  * plus dense GEMM GFLOP/s for 512–2048 square on 1 and 2 threads.
  *
  * Rows use the kernel benchmark's format (`ratio = baseline median / this median`, > 1 = faster). All
@@ -51,6 +51,45 @@ export interface WasmBenchOptions {
   readonly quick: boolean;
   /** Time onnxruntime-web at 2 threads in a child process (default true). */
   readonly ortTwoThreads?: boolean;
+  /**
+   * Only these `n×m` shapes of the DBF rows (default: all; also read from the environment variable
+   * `DBF_WASM_BENCH_SHAPES`, e.g. `4096x4096`, so that `pnpm bench:kernels --backend wasm` can be
+   * narrowed too).
+   */
+  readonly shapes?: readonly (readonly [number, number])[];
+  /** Skip the dense GEMM and factorization rows (default false; env `DBF_WASM_BENCH_LINEAR_ONLY=1`). */
+  readonly linearOnly?: boolean;
+}
+
+/** Parses a comma list of `NxM` shapes (`4096x4096,4096x11008`). */
+export function parseShapes(text: string): (readonly [number, number])[] {
+  return text
+    .split(',')
+    .filter((part) => part.trim().length > 0)
+    .map((part) => {
+      const match = /^\s*(\d+)x(\d+)\s*$/.exec(part);
+      if (!match) throw new Error(`Bad shape '${part}': expected NxM, e.g. 4096x4096.`);
+      return [Number(match[1]), Number(match[2])] as const;
+    });
+}
+
+/** The shapes a run covers: the option, else DBF_WASM_BENCH_SHAPES, else the full or quick list. */
+export function selectedShapes(
+  quick: boolean,
+  shapes?: readonly (readonly [number, number])[],
+): readonly (readonly [number, number])[] {
+  if (shapes) return shapes;
+  const env = process.env.DBF_WASM_BENCH_SHAPES;
+  if (env) return parseShapes(env);
+  return quick ? WASM_QUICK_SHAPES : WASM_SHAPES;
+}
+
+/**
+ * Bytes one DBF linear call streams from its resident layer: both packed sign matrices (rows padded
+ * to 32 bits) and the three f32 scale vectors a, μ, b. The probe reads this many bytes per call.
+ */
+export function dbfLayerBytes(n: number, m: number, k: number): number {
+  return dbfSignBytes(n, m, k) + 4 * (n + k + m);
 }
 
 const FULL_TIMING: MeasureOptions = {
@@ -75,7 +114,8 @@ export function ortKey(kind: 'f32' | 'nbits', shape: string, batch: number, thre
 /** Everything the issue asks for, in the kernel benchmark's row format. */
 export async function runWasmKernelBench(options: WasmBenchOptions, hooks: BenchHooks): Promise<BenchRow[]> {
   const timing: MeasureOptions = { ...(options.quick ? QUICK_TIMING : FULL_TIMING), ...hooks.timing };
-  const shapes = options.quick ? WASM_QUICK_SHAPES : WASM_SHAPES;
+  const shapes = selectedShapes(options.quick, options.shapes);
+  const linearOnly = options.linearOnly ?? process.env.DBF_WASM_BENCH_LINEAR_ONLY === '1';
   useOrtThreads(1);
   const backends = new Map<number, KernelBackend>();
   for (const threads of WASM_THREADS) backends.set(threads, await wasm({ threads }).create());
@@ -88,20 +128,22 @@ export async function runWasmKernelBench(options: WasmBenchOptions, hooks: Bench
     let ortTwo = new Map<string, number>();
     if (options.ortTwoThreads ?? true) {
       hooks.log('[wasm] timing onnxruntime-web at 2 threads in a child process');
-      ortTwo = await ortInChild(2, options.quick, hooks);
+      ortTwo = await ortInChild(2, options.quick, shapes, hooks);
     }
     for (const [n, m] of shapes)
       rows.push(...(await benchShape(n, m, backends, cpuBackend, ortTwo, timing, hooks)));
-    rows.push(
-      ...(await benchGemm(
-        options.quick ? GEMM_QUICK_SIZES : GEMM_SIZES,
-        backends,
-        cpuBackend,
-        timing,
-        hooks,
-      )),
-    );
-    rows.push(...(await benchFactorization(options.quick, backends, cpuBackend, hooks)));
+    if (!linearOnly) {
+      rows.push(
+        ...(await benchGemm(
+          options.quick ? GEMM_QUICK_SIZES : GEMM_SIZES,
+          backends,
+          cpuBackend,
+          timing,
+          hooks,
+        )),
+      );
+      rows.push(...(await benchFactorization(options.quick, backends, cpuBackend, hooks)));
+    }
   } finally {
     for (const b of backends.values()) await b.dispose();
     await cpuBackend.dispose();
@@ -145,7 +187,7 @@ async function benchShape(
     }
     const probes = [];
     for (const { bpw, rank } of layers) {
-      const bytes = dbfSignBytes(n, m, rank);
+      const bytes = dbfLayerBytes(n, m, rank);
       const probe = await createStreamingReadProbe({ bytes, minTotalBytes: PROBE_TOTAL_BYTES });
       disposers.push(() => probe.dispose());
       probes.push({ bpw, bytes, probe });
@@ -214,7 +256,7 @@ async function benchShape(
         const probe = get(`probe-${bpw}`);
         const cpuRow = get(`cpu-${bpw}`);
         rows.push(
-          row('wasm-probe', `stream-read-${dbfSignBytes(n, m, rank)}B`, bpw, 1, probe.medianMs, null),
+          row('wasm-probe', `stream-read-${dbfLayerBytes(n, m, rank)}B`, bpw, 1, probe.medianMs, null),
         );
         rows.push(row('cpu', 'dbf-linear', bpw, 1, cpuRow.medianMs, null));
         for (const threads of WASM_THREADS) {
@@ -416,11 +458,22 @@ async function benchFactorization(
 const run = promisify(execFile);
 
 /** Times the onnxruntime-web baselines at `threads` in a child process; medians keyed by ortKey(). */
-async function ortInChild(threads: number, quick: boolean, hooks: BenchHooks): Promise<Map<string, number>> {
+async function ortInChild(
+  threads: number,
+  quick: boolean,
+  shapes: readonly (readonly [number, number])[],
+  hooks: BenchHooks,
+): Promise<Map<string, number>> {
   const script = fileURLToPath(new URL('./ort-child.ts', import.meta.url));
   const { stdout, stderr } = await run(
     process.execPath,
-    [...process.execArgv, script, String(threads), quick ? 'quick' : 'full'],
+    [
+      ...process.execArgv,
+      script,
+      String(threads),
+      quick ? 'quick' : 'full',
+      shapes.map(([n, m]) => `${n}x${m}`).join(','),
+    ],
     {
       maxBuffer: 1 << 24,
       timeout: 30 * 60_000,
