@@ -4,6 +4,7 @@
  */
 import { DbfError } from '@dbf/core';
 import { Command, CommanderError } from 'commander';
+import { register as registerCompress } from './commands/compress';
 import { register as registerDemo } from './commands/demo';
 import { register as registerEval } from './commands/eval';
 import { register as registerFactorize } from './commands/factorize';
@@ -23,6 +24,7 @@ export function createProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: (s) => ctx.out(s.trimEnd()), writeErr: (s) => ctx.err(s.trimEnd()) });
   registerDemo(program, ctx);
   registerFactorize(program, ctx);
+  registerCompress(program, ctx);
   registerEval(program, ctx);
   registerGenerate(program, ctx);
   registerInspect(program, ctx);
@@ -32,7 +34,7 @@ export function createProgram(ctx: CliContext): Command {
 
 /** Runs the CLI on `argv` (without `node dbf`) and returns the process exit code. */
 export async function main(argv: readonly string[], ctx: CliContext = processContext): Promise<number> {
-  const program = createProgram(ctx);
+  const program = createProgram({ ...ctx, argv });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

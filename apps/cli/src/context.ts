@@ -6,6 +6,10 @@ export interface CliContext {
   err(text: string): void;
   /** Writes raw text to standard output, without a newline (streamed tokens). Optional: `out` is the fallback. */
   write?(text: string): void;
+  /** Cancels long commands (compress) like Ctrl-C does; tests use it to interrupt a run. */
+  readonly signal?: AbortSignal;
+  /** The arguments as given (set by `main`), e.g. for the model card's "how it was made". */
+  readonly argv?: readonly string[];
 }
 
 export const processContext: CliContext = {

@@ -6,13 +6,20 @@ import { type CliContext, main } from '../src/cli';
  * Runs the `dbf` CLI in-process exactly as the binary does (`main`), capturing stdout lines, stderr lines
  * and, when `stream` is set, the raw chunks a command writes without newlines (streamed tokens).
  */
-export async function runCli(argv: readonly string[], options: { stream?: boolean } = {}) {
+export async function runCli(
+  argv: readonly string[],
+  options: { stream?: boolean; signal?: AbortSignal; onErr?: (line: string) => void } = {},
+) {
   const out: string[] = [];
   const err: string[] = [];
   const chunks: string[] = [];
   const ctx: CliContext = {
     out: (s) => out.push(s),
-    err: (s) => err.push(s),
+    err: (s) => {
+      err.push(s);
+      options.onErr?.(s);
+    },
+    ...(options.signal ? { signal: options.signal } : {}),
     ...(options.stream ? { write: (s: string) => chunks.push(s) } : {}),
   };
   const code = await main(argv, ctx);

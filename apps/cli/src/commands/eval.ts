@@ -1,6 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { cpu } from '@dbf/backend-cpu';
-import { type BackendChoice, FormatError, type KernelBackend, selectBackend } from '@dbf/core';
+import { FormatError, type KernelBackend } from '@dbf/core';
 import {
   evaluatePerplexity,
   type FileSystemAccess,
@@ -11,6 +10,7 @@ import {
 } from '@dbf/llm';
 import { fileSource } from '@dbf/node';
 import { type Command, InvalidArgumentError } from 'commander';
+import { BACKEND_HELP, createCliBackend } from '../backends';
 import type { CliContext } from '../context';
 import { parseInteger } from '../parse-options';
 
@@ -27,9 +27,6 @@ export const nodeFileSystem: FileSystemAccess = {
   open: (path) => fileSource(path),
   list: (path) => readdir(path),
 };
-
-/** The backends the CLI can run models on, for `--backend`. */
-export const MODEL_BACKENDS = [cpu()];
 
 export interface RunnableModel {
   readonly loaded: LoadedModel;
@@ -58,10 +55,7 @@ export async function loadRunnableModel(
       `No tokenizer found for ${path}: put tokenizer.model (or tokenizer.bin) beside it, or pass --tokenizer FILE.`,
     );
   }
-  const backend = await selectBackend({
-    backends: MODEL_BACKENDS,
-    device: (options.backend ?? 'auto') as BackendChoice,
-  });
+  const backend = await createCliBackend(options.backend ?? 'auto');
   try {
     const model = await LlamaModel.create(loaded.weights, backend);
     return {
@@ -133,7 +127,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--max-tokens <n>', 'evaluate only the first N tokens of the text', parsePositiveInteger)
     .option('--tokenizer <file>', 'tokenizer for a llama2.c checkpoint (default: beside it)')
-    .option('--backend <id>', 'auto or cpu', 'auto')
+    .option('--backend <id>', BACKEND_HELP, 'auto')
     .option('--json', 'print {perplexity, tokens, predicted, seconds}')
     .action(async (modelPath: string, options: EvalOptions) => {
       const run = await loadRunnableModel(modelPath, options);

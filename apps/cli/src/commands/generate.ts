@@ -1,5 +1,6 @@
 import { streamTokens } from '@dbf/llm';
 import { type Command, InvalidArgumentError } from 'commander';
+import { BACKEND_HELP } from '../backends';
 import type { CliContext } from '../context';
 import { parseInteger } from '../parse-options';
 import { describeModel, loadRunnableModel } from './eval';
@@ -69,7 +70,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--top-p <p>', 'nucleus sampling threshold in (0, 1]', parseTopP, 0.9)
     .option('--seed <s>', 'random seed (default: random, printed)', parseInteger)
     .option('--tokenizer <file>', 'tokenizer for a llama2.c checkpoint (default: beside it)')
-    .option('--backend <id>', 'auto or cpu', 'auto')
+    .option('--backend <id>', BACKEND_HELP, 'auto')
     .option('--verbose-model', 'describe the model on stderr before generating')
     .action(async (modelPath: string, options: GenerateCommandOptions) => {
       const run = await loadRunnableModel(modelPath, options);
