@@ -53,7 +53,12 @@ function hasVulkanDriver(): boolean {
 
 /** The backends the CLI runs on, best first: WebGPU (a real GPU), WASM SIMD on every core, plain JS. */
 export function cliBackends(): BackendFactory[] {
-  const threads = Math.max(1, Math.min(availableParallelism(), 8));
+  // DBF_WASM_THREADS overrides the thread count (e.g. 1 when several runs share a machine).
+  const fromEnv = Number(process.env.DBF_WASM_THREADS);
+  const threads =
+    Number.isInteger(fromEnv) && fromEnv >= 1
+      ? Math.min(fromEnv, 8)
+      : Math.max(1, Math.min(availableParallelism(), 8));
   return [nodeWebgpu(), wasm({ threads }), cpu()];
 }
 

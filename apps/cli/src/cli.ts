@@ -10,6 +10,7 @@ import { register as registerEval } from './commands/eval';
 import { register as registerFactorize } from './commands/factorize';
 import { register as registerGenerate } from './commands/generate';
 import { register as registerInspect } from './commands/inspect';
+import { register as registerSelftest } from './commands/selftest';
 import { register as registerValidate } from './commands/validate';
 import { type CliContext, CliExit, processContext } from './context';
 
@@ -29,6 +30,7 @@ export function createProgram(ctx: CliContext): Command {
   registerGenerate(program, ctx);
   registerInspect(program, ctx);
   registerValidate(program, ctx);
+  registerSelftest(program, ctx);
   return program;
 }
 

@@ -10,7 +10,7 @@ describe('dbf CLI', () => {
   const model = join(dir, 'new-folder', 'demo.dbf.safetensors');
 
   beforeAll(async () => {
-    const result = await run('demo', '--out', model, '--seed', '3', '--batch', '2');
+    const result = await run('selftest', '--out', model, '--seed', '3', '--batch', '2');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('wrote and validated');
@@ -83,6 +83,6 @@ describe('dbf CLI', () => {
     const verbose = await run('--verbose', 'inspect', join(dir, 'nope.safetensors'));
     expect(verbose.stderr.split('\n').length).toBeGreaterThan(1);
     expect((await run('frobnicate')).code).toBe(2);
-    expect((await run('demo', '--seed', '-1')).code).toBe(2);
+    expect((await run('selftest', '--seed', '-1')).code).toBe(2);
   });
 });

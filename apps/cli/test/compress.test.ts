@@ -154,3 +154,26 @@ describe('dbf compress', () => {
     expect(backend.stderr).toMatch(/--backend must be one of auto, cpu, wasm, webgpu/);
   });
 });
+
+describe('dbf demo', () => {
+  it('compresses, scores before and after, and generates from both models', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbf-demo-'));
+    const text = join(dir, 'held-out.txt');
+    writeFileSync(
+      text,
+      readFileSync(join(sharedDir, 'data', 'sotu', 'sotu-2001-2021.txt'), 'utf8').slice(0, 8000),
+    );
+    const out = join(dir, 'out');
+    const r = await run('demo', '--model', stories, '--out', out, '--iters', '2', '--text', text, '--calib-sequences', '2', '--eval-tokens', '1024');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^1\/3 {2}Compressing .*stories260K\.bin to 1\.5 bpw/m);
+    const ppl = /original ([\d.]+) → compressed ([\d.]+)/.exec(r.stdout);
+    expect(ppl).not.toBeNull();
+    // Two iterations at 1.5 bpw on a 260K-parameter model: clearly worse than the original.
+    expect(Number(ppl![2])).toBeGreaterThan(Number(ppl![1]));
+    expect(
+      r.stdout.match(/^ {5}(original|compressed) +\(\d+ tok\/s on \w+\): The state of the Union is/gm),
+    ).toHaveLength(2);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+  });
+});

@@ -13,14 +13,22 @@ export interface AllocationLayer {
   readonly envelopeRank: number;
 }
 
+/**
+ * The largest rank a layer can take: MDBF's closed-form initialisation is a rank-k SVD, so k ≤ min(n, m)
+ * (as in the reference); DBF has no such limit.
+ */
+export function maxRank(layer: AllocationLayer): number {
+  return layer.kind === 'mdbf' ? Math.min(layer.outFeatures, layer.inFeatures) : Number.MAX_SAFE_INTEGER;
+}
+
 /** Stored bits of `layer` at rank `k`. */
 export function layerBits(layer: AllocationLayer, rank: number): number {
   return bitsPerWeight({ ...layer, rank }) * layer.outFeatures * layer.inFeatures;
 }
 
-/** Every layer at the largest rank whose own bpw fits `bpw` (so the total fits too). */
+/** Every layer at the largest rank whose own bpw fits `bpw` (so the total fits too), within `maxRank`. */
 export function uniformRanks(layers: readonly AllocationLayer[], bpw: number): Map<string, number> {
-  return new Map(layers.map((l) => [l.name, largestRankForBpw(l, bpw)]));
+  return new Map(layers.map((l) => [l.name, Math.min(largestRankForBpw(l, bpw), maxRank(l))]));
 }
 
 /** One measured point of a layer's error curve. */

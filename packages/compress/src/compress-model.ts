@@ -23,6 +23,7 @@ import {
   allocateRanks,
   type CurvePoint,
   type LayerCurve,
+  maxRank,
   uniformRanks,
 } from './allocation';
 import { type CalibrationSet, type InputMoments, momentsObserver } from './calibration';
@@ -518,10 +519,10 @@ async function measureAndAllocate(
   };
 }
 
-/** The largest rank whose stored bpw fits `bpw`; rank 1 when even that does not. */
+/** The largest rank whose stored bpw fits `bpw` (within `maxRank`); rank 1 when even that does not. */
 function rankAt(layer: AllocationLayer, bpw: number): number {
   try {
-    return largestRankForBpw(layer, bpw);
+    return Math.min(largestRankForBpw(layer, bpw), maxRank(layer));
   } catch {
     return 1;
   }

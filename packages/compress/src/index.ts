@@ -10,6 +10,7 @@ export {
   type CurvePoint,
   type LayerCurve,
   layerBits,
+  maxRank,
   predictedLoss,
   uniformRanks,
 } from './allocation';

@@ -109,3 +109,12 @@ describe('allocateRanks', () => {
     expect(() => allocateRanks([{ ...curve(a, 1), sensitivity: Number.NaN }], 1)).toThrow(/sensitivity/);
   });
 });
+
+describe('maxRank', () => {
+  it('caps MDBF at min(n, m) (its SVD initialisation) and leaves DBF free', () => {
+    const mdbf = { ...layer('m', 512, 192), kind: 'mdbf' as const, envelopeRank: 2 };
+    expect(largestRankForBpw(mdbf, 2)).toBeGreaterThan(192);
+    expect(uniformRanks([mdbf], 2).get('m')).toBe(192);
+    expect(uniformRanks([layer('d', 192, 192)], 2).get('d')).toBe(largestRankForBpw(layer('d', 192, 192), 2));
+  });
+});

@@ -55,6 +55,14 @@ export interface CompressCommandOptions {
   json?: boolean;
 }
 
+/** Perplexity of the original and the compressed model on the first `tokens` tokens of `text`. */
+export interface PerplexityRow {
+  readonly text: string;
+  readonly tokens: number;
+  readonly before: number;
+  readonly after: number;
+}
+
 /** `dbf compress MODEL --bpw B --out DIR`: a compressed model folder, resumable, written atomically. */
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -116,7 +124,7 @@ export async function compressCommand(
   o: CompressCommandOptions,
   ctx: CliContext,
   argv: readonly string[],
-): Promise<CompressModelResult> {
+): Promise<{ result: CompressModelResult; perplexity?: PerplexityRow[] }> {
   const method = o.method;
   if ((method === 'dbf' || method === 'mdbf') && o.bpw === undefined)
     throw new InvalidArgumentError(`--bpw is required with --method ${method} (for example --bpw 1.5).`);
@@ -289,7 +297,7 @@ export async function compressCommand(
           `perplexity on ${p.text} (${p.tokens} tokens): ${p.before.toFixed(3)} → ${p.after.toFixed(3)}`,
         );
     }
-    return result;
+    return { result, ...(perplexity ? { perplexity } : {}) };
   } catch (error) {
     reporter.stop();
     if (error instanceof AbortedError && controller.signal.aborted && store) {
@@ -334,7 +342,7 @@ async function measureBeforeAfter(
   backend: KernelBackend,
   o: CompressCommandOptions,
   ctx: CliContext,
-): Promise<{ text: string; before: number; after: number; tokens: number }[]> {
+): Promise<PerplexityRow[]> {
   const text = await readFile(o.evalText!, 'utf8');
   let ids = tokenizer.encode(text, { bos: false });
   if (o.evalTokens !== undefined) ids = ids.slice(0, o.evalTokens);

@@ -39,17 +39,21 @@ const LAYERS: readonly DemoLayerSpec[] = [
 ];
 
 /**
- * `dbf demo`: the end-to-end path of the SDK on a small synthetic model — build DBF/MDBF layers at target
+ * `dbf selftest`: the format and kernel path of the SDK on a small synthetic model — build DBF/MDBF layers at target
  * bit widths, write them in the DBF format (atomically), validate the file from disk, run every layer on
  * the selected backend and check the outputs against the dense weights the layers stand for.
  */
 export function register(program: Command, ctx: CliContext): void {
   program
-    .command('demo')
+    .command('selftest')
     .description(
-      'write a small DBF model, validate it from disk, run it and check it against the dense weights',
+      'write synthetic DBF/MDBF layers, validate the file from disk, run them and check them against the dense weights',
     )
-    .option('--out <file>', 'where to write the model', join(tmpdir(), 'dbf-demo', 'demo.dbf.safetensors'))
+    .option(
+      '--out <file>',
+      'where to write the model',
+      join(tmpdir(), 'dbf-selftest', 'selftest.dbf.safetensors'),
+    )
     .option('--seed <n>', 'random seed', parseInteger, 0)
     .option('--batch <n>', 'input vectors per call', parseInteger, 4)
     .action(async (options: { out: string; seed: number; batch: number }) => {
@@ -64,7 +68,7 @@ export function register(program: Command, ctx: CliContext): void {
       });
       await mkdir(dirname(options.out), { recursive: true });
       await saveDbfFile(options.out, entries, {
-        provenance: { algorithm: 'synthetic-demo', seed: options.seed, params: { layers: LAYERS } },
+        provenance: { algorithm: 'synthetic-selftest', seed: options.seed, params: { layers: LAYERS } },
       });
 
       const source = await fileSource(options.out);
