@@ -7,7 +7,13 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodedToBytes, encodeFloat16Array, encodeSafetensors, memorySource, openSafetensors } from '@dbf/core';
+import {
+  encodedToBytes,
+  encodeFloat16Array,
+  encodeSafetensors,
+  memorySource,
+  openSafetensors,
+} from '@dbf/core';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const source = resolve(root, '../shared/models/sotu-3m');
@@ -20,7 +26,12 @@ const tensors = [];
 for (const info of file.tensors) {
   if (info.dtype !== 'F32') throw new Error(`${info.name}: expected F32, found ${info.dtype}`);
   const values = await file.readFloat32(info.name);
-  tensors.push({ name: info.name, dtype: 'F16' as const, shape: info.shape, data: encodeFloat16Array(values) });
+  tensors.push({
+    name: info.name,
+    dtype: 'F16' as const,
+    shape: info.shape,
+    data: encodeFloat16Array(values),
+  });
 }
 const bytes = encodedToBytes(
   encodeSafetensors(tensors, {

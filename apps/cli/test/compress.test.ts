@@ -164,7 +164,21 @@ describe('dbf demo', () => {
       readFileSync(join(sharedDir, 'data', 'sotu', 'sotu-2001-2021.txt'), 'utf8').slice(0, 8000),
     );
     const out = join(dir, 'out');
-    const r = await run('demo', '--model', stories, '--out', out, '--iters', '2', '--text', text, '--calib-sequences', '2', '--eval-tokens', '1024');
+    const r = await run(
+      'demo',
+      '--model',
+      stories,
+      '--out',
+      out,
+      '--iters',
+      '2',
+      '--text',
+      text,
+      '--calib-sequences',
+      '2',
+      '--eval-tokens',
+      '1024',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^1\/3 {2}Compressing .*stories260K\.bin to 1\.5 bpw/m);
     const ppl = /original ([\d.]+) → compressed ([\d.]+)/.exec(r.stdout);

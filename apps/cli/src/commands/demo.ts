@@ -88,7 +88,14 @@ export function register(program: Command, ctx: CliContext): void {
           '--iters',
           String(o.iters),
         ];
-        argv.push('--calib-sequences', String(o.calibSequences), '--eval-text', text, '--eval-tokens', String(o.evalTokens));
+        argv.push(
+          '--calib-sequences',
+          String(o.calibSequences),
+          '--eval-text',
+          text,
+          '--eval-tokens',
+          String(o.evalTokens),
+        );
         argv.push('--backend', o.backend, '--force');
         ctx.out(`     dbf ${argv.join(' ')}`);
         const { result, perplexity } = await compressCommand(
