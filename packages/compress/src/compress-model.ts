@@ -257,6 +257,10 @@ export async function compressModel(options: CompressModelOptions): Promise<Comp
         }
         drift.push(Math.sqrt(diff / Math.max(norm, 1e-30)));
         emit({ type: 'block-done', layer: block, drift: drift[block]! });
+        // The teacher never returns to this layer: swap its dense copies on the backend for the compressed
+        // layers, so that backend memory shrinks as the compression advances.
+        for (const [role, layer] of Object.entries(compressed))
+          await model.replaceLinear(linearName(block, role as LinearRole), layer);
       } finally {
         for (const r of Object.values(resident)) r.dispose();
       }
