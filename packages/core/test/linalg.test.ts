@@ -119,6 +119,30 @@ describe('Cholesky', () => {
     }
   });
 
+  it('default blocking (single block and blocks with a remainder) solves to float32 accuracy, repeatedly', async () => {
+    for (const k of [20, 100]) {
+      const a = randomSpd(k + 1, k);
+      const solver = new CholeskySolver(backend, k);
+      for (const [shift, nrhs] of [
+        [0.03, 9],
+        [1.03, 33],
+      ] as const) {
+        await solver.factor(Float32Array.from(a), shift);
+        const rng = createRng(k);
+        const x = Array.from({ length: k * nrhs }, () => rng.normal());
+        const b = new Float32Array(k * nrhs);
+        for (let i = 0; i < k; i++)
+          for (let c = 0; c < nrhs; c++) {
+            let s = shift * x[i * nrhs + c]!;
+            for (let p = 0; p < k; p++) s += a[i * k + p]! * x[p * nrhs + c]!;
+            b[i * nrhs + c] = s;
+          }
+        await solver.solve(b, nrhs);
+        expect(maxAbs(Array.from(b, (v, i) => v - x[i]!))).toBeLessThan(2e-4);
+      }
+    }
+  });
+
   it('names the failing pivot when the matrix is not positive definite', async () => {
     const a = Float64Array.from([1, 2, 2, 1]); // eigenvalues 3 and −1
     expect(() => choleskyInPlace(a, 2)).toThrow(/not symmetric positive definite.*row 1/);

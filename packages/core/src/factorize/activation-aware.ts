@@ -8,6 +8,7 @@ import { symmetricEigen } from '../linalg/symmetric-eigen';
 import { truncatedSvd } from '../linalg/truncated-svd';
 import { describe } from '../util/assert';
 import { createRng, type Rng } from '../util/random';
+import { yieldToEventLoop } from './admm';
 import { balance, fixEnvelopeSigns, resolveSettings, transpose } from './common';
 import { EnvelopeProjector } from './projection';
 import { reconstructWeight, relativeError } from './reconstruct';
@@ -127,7 +128,7 @@ export async function factorizeMdbfActivationAware(
   for (let it = 0; it < T; it++) {
     if (options.signal?.aborted) throw abortError(options.signal);
     if (now() - lastYield > 25) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       lastYield = now();
       if (options.signal?.aborted) throw abortError(options.signal);
     }

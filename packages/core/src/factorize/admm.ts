@@ -70,9 +70,7 @@ export async function runAdmm(problem: AdmmProblem): Promise<AdmmResult> {
   const projA = new EnvelopeProjector(backend, l, problem.powerIterations, problem.rng, k, p);
   const projB = new EnvelopeProjector(backend, l, problem.powerIterations, problem.rng, k, q);
   const residual = problem.onProgress ? new Float32Array(p * q) : undefined;
-  let wnNorm = 0;
-  if (residual) for (let i = 0; i < wn.length; i++) wnNorm += wn[i]! * wn[i]!;
-  wnNorm = Math.sqrt(wnNorm);
+  const wnNorm = residual ? Math.sqrt(sumSquares(wn)) : 0;
 
   /** One half-step: the fixed factor's normalised rows are in xs (k×other); the unknown is k×width. */
   const step = async (
@@ -97,24 +95,22 @@ export async function runAdmm(problem: AdmmProblem): Promise<AdmmResult> {
       c: gram,
     });
     await backend.gemm({ a: xs.subarray(0, k * other), b: y, m: k, n: width, k: other, c: cw });
-    let trace = 0;
-    for (let i = 0; i < k; i++) trace += gram[i * k + i]!;
+    const trace = diagonalSum(gram, k);
     // The ridge keeps G SPD even when X̃ has fewer rows than k (k > p or q): 0.03·mean(diag G)·I.
     const ridge = problem.ridge * (trace > 0 ? trace / k : 1);
     await solverStart.factor(gram, ridge + rho0, 'the ADMM normal matrix');
     const solver = rho0 === 1 ? solverStart : solverOne;
     if (rho0 !== 1) await solverOne.factor(gram, ridge + 1, 'the ADMM normal matrix');
     // B = (G + ρ0·I)⁻¹ (C + ρ0·(Z − U))
-    for (let i = 0; i < bw.length; i++) bw[i] = cw[i]! + rho0 * (z[i]! - u[i]!);
+    startRhs(bw, cw, z, u, rho0);
     await solverStart.solve(bw, width);
     for (let inner = 0; inner < problem.innerIterations; inner++) {
-      // Z = Π(B + U); U = U + B − Z
-      for (let i = 0; i < tw.length; i++) tw[i] = bw[i]! + u[i]!;
-      await proj.project(tw, k, width, z);
-      for (let i = 0; i < tw.length; i++) u[i] = tw[i]! - z[i]!;
-      if (inner === problem.innerIterations - 1) break;
+      const last = inner === problem.innerIterations - 1;
+      // Z = Π(B + U); U = U + B − Z; and (unless last) the next right-hand side C + (Z − U), fused.
+      addInto(tw, bw, u);
+      await proj.projectAdmm(tw, k, width, z, u, last ? undefined : { c: cw, rhs: bw });
+      if (last) break;
       // B = (G + I)⁻¹ (C + (Z − U))
-      for (let i = 0; i < bw.length; i++) bw[i] = cw[i]! + z[i]! - u[i]!;
       await solver.solve(bw, width);
     }
   };
@@ -123,7 +119,7 @@ export async function runAdmm(problem: AdmmProblem): Promise<AdmmResult> {
   for (let it = 0; it < T; it++) {
     if (signal?.aborted) throw abortError(signal);
     if (now() - lastYield > YIELD_EVERY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToEventLoop();
       lastYield = now();
       if (signal?.aborted) throw abortError(signal);
     }
@@ -150,8 +146,7 @@ export async function runAdmm(problem: AdmmProblem): Promise<AdmmResult> {
         beta: 1,
         c: residual,
       });
-      let r2 = 0;
-      for (let i = 0; i < residual.length; i++) r2 += residual[i]! * residual[i]!;
+      const r2 = sumSquares(residual);
       problem.onProgress!(it, wnNorm > 0 ? Math.sqrt(r2) / wnNorm : 0);
     }
   }
@@ -176,6 +171,42 @@ function normalizeRows(z: Float32Array, k: number, w: number, xs: Float32Array, 
     const inv = 1 / norm;
     for (let j = 0; j < w; j++) xs[base + j] = z[base + j]! * inv;
   }
+}
+
+const setImmediateFn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
+/**
+ * Lets the event loop run (timers, I/O, abort signals). `setImmediate` where there is one (Node): a
+ * `setTimeout(0)` costs at least 1 ms there, which adds up over thousands of yields.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (setImmediateFn) setImmediateFn(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
+
+/** Σ diag of the row-major k×k `g`. */
+function diagonalSum(g: Float32Array, k: number): number {
+  let trace = 0;
+  for (let i = 0; i < k; i++) trace += g[i * k + i]!;
+  return trace;
+}
+
+/** rhs = c + ρ·(z − u). */
+function startRhs(rhs: Float32Array, c: Float32Array, z: Float32Array, u: Float32Array, rho: number): void {
+  for (let i = 0; i < rhs.length; i++) rhs[i] = c[i]! + rho * (z[i]! - u[i]!);
+}
+
+function sumSquares(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+  return s;
+}
+
+/** out = x + y. */
+function addInto(out: Float32Array, x: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!;
 }
 
 function now(): number {

@@ -8,8 +8,8 @@ import { assertInteger } from '../util/assert';
  * Two flavours:
  * - `choleskyInPlace` / `choleskySolveInPlace`: small matrices, plain float64 loops.
  * - `CholeskySolver`: k×k matrices with many right-hand sides (the ADMM ridge solves). It is blocked so
- *   that almost all of its flops are GEMMs run by the kernel backend; only the diagonal blocks (and the
- *   panel solves) run in float64 JS. Its buffers are reused across `factor` calls.
+ *   that all of its O(k²·nrhs) and O(k³) flops are GEMMs run by the kernel backend; only the diagonal
+ *   blocks are factored and inverted in float64 JS (O(k·b²)). Its buffers are reused across `factor` calls.
  */
 
 /** Thrown (as an InvalidArgumentError) when a matrix is not symmetric positive definite. */
@@ -160,7 +160,7 @@ function backwardBlock(
 }
 
 export interface CholeskySolverOptions {
-  /** Block size of the blocked algorithms (default 32). Matrices up to twice this size are factored unblocked. */
+  /** Block size of the blocked algorithms (default 32). Matrices up to this size are handled as one block. */
   readonly blockSize?: number;
 }
 
@@ -168,8 +168,14 @@ export interface CholeskySolverOptions {
  * A reusable blocked Cholesky factorization of k×k SPD matrices on a kernel backend.
  *
  * `factor(a, shift)` factors `A + shift·I` (A symmetric, only its lower triangle is read);
- * `solve(b, nrhs)` then overwrites the k×nrhs row-major `b` with `(A + shift·I)⁻¹·b`. No explicit inverse is
- * formed: the solves are blocked forward/backward substitutions whose off-diagonal work is GEMMs.
+ * `solve(b, nrhs)` then overwrites the k×nrhs row-major `b` with `(A + shift·I)⁻¹·b`.
+ *
+ * The diagonal blocks `L_jj` are factored and inverted in float64; everything else is backend GEMMs. The
+ * factor step precomputes, for each block j (rows j0..j1), the two operators of the blocked substitutions
+ * with the diagonal solve folded in, so that a solve is exactly one GEMM per block and direction:
+ * - forward  `Y_j = [−L_jj⁻¹·L[j, 0:j0] | L_jj⁻¹] · [Y[0:j0]; B_j]`            (b × j1)
+ * - backward `X_j = [L_jj⁻ᵀ | −L_jj⁻ᵀ·L[j1:k, j]ᵀ] · [Y_j; X[j1:k]]`           (b × (k − j0))
+ * With a single block (k ≤ blockSize) the solve is one GEMM with the explicit inverse `L⁻ᵀ·L⁻¹` (float64).
  */
 export class CholeskySolver {
   readonly k: number;
@@ -177,15 +183,21 @@ export class CholeskySolver {
   private readonly backend: KernelBackend;
   /** The factor L, row-major k×k (upper triangle zero). */
   private readonly lower: Float32Array;
-  /** float64 diagonal blocks of L, packed one after another (block j at diagOffset[j]). */
-  private readonly diag: Float64Array;
-  private readonly diagOffset: number[] = [];
-  /** For block j: L[j0:j1, 0:j0] packed contiguously (rows of the forward solve's GEMM). */
-  private readonly rowPanels: Float32Array[] = [];
-  /** For block j: L[j1:k, j0:j1] packed contiguously (the backward solve's GEMM, transposed). */
-  private readonly colPanels: Float32Array[] = [];
   private readonly starts: number[] = [];
+  /** Per block: the forward operator (b × j1) and the backward operator (b × (k − j0)), float32. */
+  private readonly forward: Float32Array[] = [];
+  private readonly backward: Float32Array[] = [];
+  /** float64 scratch: the diagonal block's factor and its inverse (b×b each). */
+  private readonly diag: Float64Array;
+  private readonly diagInv: Float64Array;
+  /** float32 copy of the diagonal block's inverse (b×b) and of a sub-diagonal block column (t×b). */
+  private readonly diagInv32: Float32Array;
+  private readonly a21: Float32Array;
+  private readonly panel: Float32Array;
+  private readonly product: Float32Array;
   private readonly work: [Float32Array, Float32Array];
+  /** Solve scratch (b × nrhs), grown on demand. */
+  private tmp = new Float32Array(0);
   private factored = false;
 
   constructor(backend: KernelBackend, k: number, options: CholeskySolverOptions = {}) {
@@ -195,19 +207,22 @@ export class CholeskySolver {
       throw new InvalidArgumentError('backend must be a KernelBackend.');
     this.backend = backend;
     this.k = k;
-    this.blockSize = k <= 2 * blockSize ? k : blockSize;
+    this.blockSize = Math.min(k, blockSize);
+    const nb = this.blockSize;
     this.lower = new Float32Array(k * k);
-    for (let j0 = 0; j0 < k; j0 += this.blockSize) this.starts.push(j0);
-    let diagSize = 0;
+    for (let j0 = 0; j0 < k; j0 += nb) this.starts.push(j0);
     for (const j0 of this.starts) {
-      const b = Math.min(this.blockSize, k - j0);
-      this.diagOffset.push(diagSize);
-      diagSize += b * b;
-      this.rowPanels.push(new Float32Array(b * j0));
-      this.colPanels.push(new Float32Array((k - j0 - b) * b));
+      const b = Math.min(nb, k - j0);
+      this.forward.push(new Float32Array(b * (j0 + b)));
+      this.backward.push(new Float32Array(b * (k - j0)));
     }
-    this.diag = new Float64Array(diagSize);
+    this.diag = new Float64Array(nb * nb);
+    this.diagInv = new Float64Array(nb * nb);
+    this.diagInv32 = new Float32Array(nb * nb);
     const blocked = this.starts.length > 1;
+    this.a21 = new Float32Array(blocked ? (k - nb) * nb : 0);
+    this.panel = new Float32Array(blocked ? (k - nb) * nb : 0);
+    this.product = new Float32Array(blocked ? (k - nb) * nb : 0);
     this.work = blocked
       ? [new Float32Array(k * k), new Float32Array(k * k)]
       : [new Float32Array(0), new Float32Array(0)];
@@ -215,61 +230,68 @@ export class CholeskySolver {
 
   /** Factors `a + shift·I`. `a` is k×k row-major (only the lower triangle is read). */
   async factor(a: ArrayLike<number>, shift = 0, what = 'matrix'): Promise<void> {
-    const { k, blockSize: nb } = this;
+    const { k, blockSize: nb, backend } = this;
     if (a.length !== k * k)
       throw new InvalidArgumentError(`a must hold k·k = ${k * k} values, got ${a.length}.`);
     if (!Number.isFinite(shift)) throw new InvalidArgumentError(`shift must be finite, got ${shift}.`);
     this.factored = false;
     const lower = this.lower;
     lower.fill(0);
+    // (The element loops live in synchronous helpers: V8 optimizes those far better than loops in an
+    // async function body.)
     if (this.starts.length === 1) {
-      const d = this.diag;
-      for (let i = 0; i < k; i++) {
-        for (let j = 0; j <= i; j++) d[i * k + j] = a[i * k + j]!;
-        d[i * k + i]! += shift;
-      }
-      factorBlock(d, k, k, 0, what);
-      for (let i = 0; i < k; i++) for (let j = 0; j <= i; j++) lower[i * k + j] = d[i * k + j]!;
+      explicitInverse(a, shift, k, this.diag, this.diagInv, lower, this.forward[0]!, what);
       this.factored = true;
       return;
     }
     // Right-looking blocked factorization. `cur` holds the trailing (s×s) matrix, contiguous.
     let [cur, next] = this.work;
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j <= i; j++) cur[i * k + j] = a[i * k + j]!;
-      cur[i * k + i]! += shift;
-    }
+    loadShifted(a, shift, k, cur);
+    const dinv32 = this.diagInv32;
     for (let blk = 0; blk < this.starts.length; blk++) {
       const j0 = this.starts[blk]!;
       const s = k - j0;
       const b = Math.min(nb, s);
       const t = s - b;
-      // Diagonal block in float64.
-      const d = this.diag;
-      const off = this.diagOffset[blk]!;
-      for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) d[off + i * b + j] = cur[i * s + j]!;
-      factorBlock(d.subarray(off, off + b * b), b, b, 0, what, j0);
-      for (let i = 0; i < b; i++) for (let j = i + 1; j < b; j++) d[off + i * b + j] = 0;
-      for (let i = 0; i < b; i++)
-        for (let j = 0; j <= i; j++) lower[(j0 + i) * k + j0 + j] = d[off + i * b + j]!;
-      if (t === 0) break;
-      // Panel: L21 = A21 · L11⁻ᵀ, i.e. each row x solves L11·x = a (forward substitution).
-      const panel = this.colPanels[blk]!;
-      for (let r = 0; r < t; r++) {
-        const src = (b + r) * s;
-        const dst = r * b;
-        for (let j = 0; j < b; j++) {
-          let v = cur[src + j]!;
-          const lj = off + j * b;
-          for (let p = 0; p < j; p++) v -= d[lj + p]! * panel[dst + p]!;
-          panel[dst + j] = v / d[lj + j]!;
-        }
-        for (let j = 0; j < b; j++) lower[(j0 + b + r) * k + j0 + j] = panel[dst + j]!;
+      const j1 = j0 + b;
+      // Diagonal block: factor and invert in float64; the diagonal part of both operators.
+      const fwd = this.forward[blk]!;
+      const bwd = this.backward[blk]!;
+      diagonalBlock(cur, s, b, j0, k, this.diag, this.diagInv, dinv32, lower, fwd, bwd, what);
+      const binv = dinv32.subarray(0, b * b);
+      // Forward operator [−L_jj⁻¹·L[j, 0:j0] | L_jj⁻¹] (b × j1).
+      if (j0 > 0) {
+        const rowPanel = this.product.subarray(0, b * j0);
+        copyBlock(lower, k, j0, 0, b, j0, rowPanel);
+        const prod = this.a21.subarray(0, b * j0);
+        await backend.gemm({ a: binv, b: rowPanel, m: b, n: j0, k: b, alpha: -1, c: prod });
+        pasteBlock(prod, b, j0, fwd, j1, 0);
       }
+      if (t === 0) break;
+      // Panel: L21 = A21 · L11⁻ᵀ (a GEMM with the float64-inverted diagonal block).
+      const a21 = this.a21.subarray(0, t * b);
+      copyBlock(cur, s, b, 0, t, b, a21);
+      const panel = this.panel.subarray(0, t * b);
+      await backend.gemm({ a: a21, b: binv, m: t, n: b, k: b, transposeB: true, c: panel });
+      pasteBlock(panel, t, b, lower, k, j1 * k + j0);
+      // Backward operator [L_jj⁻ᵀ | −L_jj⁻ᵀ·L[j1:k, j]ᵀ] (b × s).
+      const prodB = this.product.subarray(0, b * t);
+      await backend.gemm({
+        a: binv,
+        b: panel,
+        m: b,
+        n: t,
+        k: b,
+        transposeA: true,
+        transposeB: true,
+        alpha: -1,
+        c: prodB,
+      });
+      pasteBlock(prodB, b, t, bwd, s, b);
       // Trailing update A22 −= L21·L21ᵀ on the backend (full square: both triangles stay consistent).
-      for (let r = 0; r < t; r++) next.set(cur.subarray((b + r) * s + b, (b + r) * s + s), r * t);
       const trailing = next.subarray(0, t * t);
-      await this.backend.gemm({
+      copyBlock(cur, s, b, b, t, t, trailing);
+      await backend.gemm({
         a: panel,
         b: panel,
         m: t,
@@ -282,13 +304,6 @@ export class CholeskySolver {
       });
       [cur, next] = [next, cur];
     }
-    // Row panels for the forward solve: L[j0:j1, 0:j0].
-    for (let blk = 1; blk < this.starts.length; blk++) {
-      const j0 = this.starts[blk]!;
-      const b = Math.min(nb, k - j0);
-      const rp = this.rowPanels[blk]!;
-      for (let i = 0; i < b; i++) rp.set(lower.subarray((j0 + i) * k, (j0 + i) * k + j0), i * j0);
-    }
     this.factored = true;
   }
 
@@ -297,54 +312,44 @@ export class CholeskySolver {
     if (!this.factored)
       throw new InvalidArgumentError('CholeskySolver.solve called before a successful factor().');
     assertInteger('nrhs', nrhs, 1);
-    const { k, blockSize: nb } = this;
+    const { k, blockSize: nb, backend } = this;
     if (b.length !== k * nrhs)
       throw new InvalidArgumentError(`b must hold k·nrhs = ${k * nrhs} values, got ${b.length}.`);
+    if (this.tmp.length < nb * nrhs) this.tmp = new Float32Array(nb * nrhs);
     const blocks = this.starts.length;
     if (blocks === 1) {
-      forwardBlock(this.diag, k, 0, 0, k, b, nrhs);
-      backwardBlock(this.diag, k, 0, 0, k, b, nrhs);
+      const out = this.tmp.subarray(0, k * nrhs);
+      await backend.gemm({ a: this.forward[0]!, b, m: k, n: nrhs, k, c: out });
+      b.set(out);
       return b;
     }
-    // Forward: Y_j = L_jj⁻¹ (B_j − L[j, 0:j0]·Y[0:j0]).
     for (let blk = 0; blk < blocks; blk++) {
       const j0 = this.starts[blk]!;
-      const size = Math.min(nb, k - j0);
-      if (j0 > 0) {
-        await this.backend.gemm({
-          a: this.rowPanels[blk]!,
-          b: b.subarray(0, j0 * nrhs),
-          m: size,
-          n: nrhs,
-          k: j0,
-          alpha: -1,
-          beta: 1,
-          c: b.subarray(j0 * nrhs, (j0 + size) * nrhs),
-        });
-      }
-      const off = this.diagOffset[blk]!;
-      forwardBlock(this.diag.subarray(off, off + size * size), size, 0, j0, size, b, nrhs);
+      const j1 = Math.min(j0 + nb, k);
+      const out = this.tmp.subarray(0, (j1 - j0) * nrhs);
+      await backend.gemm({
+        a: this.forward[blk]!,
+        b: b.subarray(0, j1 * nrhs),
+        m: j1 - j0,
+        n: nrhs,
+        k: j1,
+        c: out,
+      });
+      b.set(out, j0 * nrhs);
     }
-    // Backward: X_j = L_jj⁻ᵀ (Y_j − L[j1:k, j]ᵀ·X[j1:k]).
     for (let blk = blocks - 1; blk >= 0; blk--) {
       const j0 = this.starts[blk]!;
-      const size = Math.min(nb, k - j0);
-      const j1 = j0 + size;
-      if (j1 < k) {
-        await this.backend.gemm({
-          a: this.colPanels[blk]!,
-          b: b.subarray(j1 * nrhs, k * nrhs),
-          m: size,
-          n: nrhs,
-          k: k - j1,
-          transposeA: true,
-          alpha: -1,
-          beta: 1,
-          c: b.subarray(j0 * nrhs, j1 * nrhs),
-        });
-      }
-      const off = this.diagOffset[blk]!;
-      backwardBlock(this.diag.subarray(off, off + size * size), size, 0, j0, size, b, nrhs);
+      const j1 = Math.min(j0 + nb, k);
+      const out = this.tmp.subarray(0, (j1 - j0) * nrhs);
+      await backend.gemm({
+        a: this.backward[blk]!,
+        b: b.subarray(j0 * nrhs, k * nrhs),
+        m: j1 - j0,
+        n: nrhs,
+        k: k - j0,
+        c: out,
+      });
+      b.set(out, j0 * nrhs);
     }
     return b;
   }
@@ -353,4 +358,132 @@ export class CholeskySolver {
   get factorL(): Float32Array {
     return this.lower;
   }
+}
+
+/**
+ * `inv` (row-major b×b, lower) = L⁻¹ for the lower-triangular factor in `l` (row-major b×b), float64:
+ * row i of L⁻¹ is `(e_i − Σ_{p<i} L[i,p]·row_p(L⁻¹)) / L[i,i]`.
+ */
+function invertLower(l: Float64Array, inv: Float64Array, b: number): void {
+  inv.fill(0, 0, b * b);
+  for (let i = 0; i < b; i++) {
+    const ri = i * b;
+    for (let p = 0; p < i; p++) {
+      const f = l[ri + p]!;
+      if (f === 0) continue;
+      const rp = p * b;
+      for (let c = 0; c <= p; c++) inv[ri + c] = inv[ri + c]! - f * inv[rp + c]!;
+    }
+    const dInv = 1 / l[ri + i]!;
+    for (let c = 0; c < i; c++) inv[ri + c] = inv[ri + c]! * dInv;
+    inv[ri + i] = dInv;
+  }
+}
+
+/** cur (k×k, lower triangle) = a + shift·I. */
+function loadShifted(a: ArrayLike<number>, shift: number, k: number, cur: Float32Array): void {
+  for (let i = 0; i < k; i++) {
+    const r = i * k;
+    for (let j = 0; j <= i; j++) cur[r + j] = a[r + j]!;
+    cur[r + i]! += shift;
+  }
+}
+
+/** out (rows×cols, contiguous) = src[r0 : r0+rows, c0 : c0+cols] (row stride `stride`). */
+function copyBlock(
+  src: Float32Array,
+  stride: number,
+  r0: number,
+  c0: number,
+  rows: number,
+  cols: number,
+  out: Float32Array,
+): void {
+  for (let i = 0; i < rows; i++) {
+    const from = (r0 + i) * stride + c0;
+    out.set(src.subarray(from, from + cols), i * cols);
+  }
+}
+
+/** dst[offset + i·stride + j] = src[i·cols + j] (src rows×cols, contiguous). */
+function pasteBlock(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  dst: Float32Array,
+  stride: number,
+  offset: number,
+): void {
+  for (let i = 0; i < rows; i++) dst.set(src.subarray(i * cols, (i + 1) * cols), offset + i * stride);
+}
+
+/**
+ * The diagonal block of a blocked step: factors cur[0:b, 0:b] (row stride s) in float64 into `lower`
+ * (at (j0, j0)), inverts it into `dinv`/`dinv32` (b×b), and writes L_jj⁻¹ into the forward operator
+ * (columns j0..j1, row stride j0 + b) and L_jj⁻ᵀ into the backward operator (columns 0..b, row stride s).
+ */
+function diagonalBlock(
+  cur: Float32Array,
+  s: number,
+  b: number,
+  j0: number,
+  k: number,
+  d: Float64Array,
+  dinv: Float64Array,
+  dinv32: Float32Array,
+  lower: Float32Array,
+  fwd: Float32Array,
+  bwd: Float32Array,
+  what: string,
+): void {
+  for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) d[i * b + j] = cur[i * s + j]!;
+  factorBlock(d, b, b, 0, what, j0);
+  for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) lower[(j0 + i) * k + j0 + j] = d[i * b + j]!;
+  invertLower(d, dinv, b);
+  for (let i = 0; i < b * b; i++) dinv32[i] = dinv[i]!;
+  const j1 = j0 + b;
+  for (let i = 0; i < b; i++) {
+    for (let j = 0; j < b; j++) {
+      fwd[i * j1 + j0 + j] = dinv32[i * b + j]!;
+      bwd[i * s + j] = dinv32[j * b + i]!;
+    }
+  }
+}
+
+/**
+ * Single-block case: factors a + shift·I (k×k) in float64 into `lower` and writes the explicit inverse
+ * (L·Lᵀ)⁻¹ = L⁻ᵀ·L⁻¹ (float64, rounded once) into `m`: M[r][c] = Σ_{i ≥ max(r,c)} L⁻¹[i][r]·L⁻¹[i][c].
+ */
+function explicitInverse(
+  a: ArrayLike<number>,
+  shift: number,
+  k: number,
+  d: Float64Array,
+  dinv: Float64Array,
+  lower: Float32Array,
+  m: Float32Array,
+  what: string,
+): void {
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) d[i * k + j] = a[i * k + j]!;
+    d[i * k + i]! += shift;
+  }
+  factorBlock(d, k, k, 0, what);
+  for (let i = 0; i < k; i++) for (let j = 0; j <= i; j++) lower[i * k + j] = d[i * k + j]!;
+  invertLower(d, dinv, k);
+  d.fill(0, 0, k * k);
+  for (let i = 0; i < k; i++) {
+    const ri = i * k;
+    for (let r = 0; r <= i; r++) {
+      const f = dinv[ri + r]!;
+      if (f === 0) continue;
+      const rr = r * k;
+      for (let c = 0; c <= r; c++) d[rr + c] = d[rr + c]! + f * dinv[ri + c]!;
+    }
+  }
+  for (let r = 0; r < k; r++)
+    for (let c = 0; c <= r; c++) {
+      m[r * k + c] = d[r * k + c]!;
+      m[c * k + r] = d[r * k + c]!;
+    }
 }

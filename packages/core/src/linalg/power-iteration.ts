@@ -66,9 +66,9 @@ export function powerIteration(
     return { sigma: 0, u, v };
   }
   for (let it = 0; it < iterations; it++) {
-    multiply(a, rows, cols, v, u, absolute);
+    // u = A·v and v = Aᵀ·u in one pass over A (v is normalised afterwards, so u need not be first).
+    multiplyBoth(a, rows, cols, v, u, absolute);
     if (normalize(u) === 0) return zero(u, v);
-    multiplyTransposed(a, rows, cols, u, v, absolute);
     if (normalize(v) === 0) return zero(u, v);
   }
   multiply(a, rows, cols, v, u, absolute);
@@ -103,7 +103,40 @@ function multiply(
   out: Float64Array,
   absolute: boolean,
 ): void {
-  for (let i = 0; i < rows; i++) {
+  let i = 0;
+  // Four rows at a time (each row's sum keeps its own order, so the results are those of one row at a time).
+  for (; i + 3 < rows; i += 4) {
+    const b0 = i * cols;
+    const b1 = b0 + cols;
+    const b2 = b1 + cols;
+    const b3 = b2 + cols;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    if (absolute) {
+      for (let j = 0; j < cols; j++) {
+        const xj = x[j]!;
+        s0 += Math.abs(a[b0 + j]!) * xj;
+        s1 += Math.abs(a[b1 + j]!) * xj;
+        s2 += Math.abs(a[b2 + j]!) * xj;
+        s3 += Math.abs(a[b3 + j]!) * xj;
+      }
+    } else {
+      for (let j = 0; j < cols; j++) {
+        const xj = x[j]!;
+        s0 += a[b0 + j]! * xj;
+        s1 += a[b1 + j]! * xj;
+        s2 += a[b2 + j]! * xj;
+        s3 += a[b3 + j]! * xj;
+      }
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < rows; i++) {
     const base = i * cols;
     let s = 0;
     if (absolute) for (let j = 0; j < cols; j++) s += Math.abs(a[base + j]!) * x[j]!;
@@ -112,21 +145,116 @@ function multiply(
   }
 }
 
-/** out = Aᵀ·y (or |A|ᵀ·y), accumulated row by row so that `a` is read contiguously. */
-function multiplyTransposed(
+/**
+ * u = A·v, then v ← Aᵀ·u (or with |A|), fused so that each block of eight rows is read once for both
+ * products (it is still in L1 cache for the second). `v` is overwritten with the unnormalised Aᵀ·u.
+ */
+function multiplyBoth(
   a: Float32Array | Float64Array,
   rows: number,
   cols: number,
-  y: Float64Array,
-  out: Float64Array,
+  v: Float64Array,
+  u: Float64Array,
   absolute: boolean,
 ): void {
-  out.fill(0);
-  for (let i = 0; i < rows; i++) {
-    const yi = y[i]!;
-    if (yi === 0) continue;
-    const base = i * cols;
-    if (absolute) for (let j = 0; j < cols; j++) out[j]! += Math.abs(a[base + j]!) * yi;
-    else for (let j = 0; j < cols; j++) out[j]! += a[base + j]! * yi;
+  // Accumulate Aᵀ·u into a scratch (v is still being read), then copy.
+  const out = scratchFor(cols);
+  out.fill(0, 0, cols);
+  let i = 0;
+  // Eight rows at a time: v and out are loaded once per eight rows. (Each out[j] still receives the rows'
+  // terms in row order, left to right, so the blocking does not change a single rounding.)
+  for (; i + 7 < rows; i += 8) {
+    const b0 = i * cols;
+    const b1 = b0 + cols;
+    const b2 = b1 + cols;
+    const b3 = b2 + cols;
+    const b4 = b3 + cols;
+    const b5 = b4 + cols;
+    const b6 = b5 + cols;
+    const b7 = b6 + cols;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    let s6 = 0;
+    let s7 = 0;
+    if (absolute) {
+      for (let j = 0; j < cols; j++) {
+        const x = v[j]!;
+        s0 += Math.abs(a[b0 + j]!) * x;
+        s1 += Math.abs(a[b1 + j]!) * x;
+        s2 += Math.abs(a[b2 + j]!) * x;
+        s3 += Math.abs(a[b3 + j]!) * x;
+        s4 += Math.abs(a[b4 + j]!) * x;
+        s5 += Math.abs(a[b5 + j]!) * x;
+        s6 += Math.abs(a[b6 + j]!) * x;
+        s7 += Math.abs(a[b7 + j]!) * x;
+      }
+      for (let j = 0; j < cols; j++) {
+        out[j] =
+          out[j]! +
+          s0 * Math.abs(a[b0 + j]!) +
+          s1 * Math.abs(a[b1 + j]!) +
+          s2 * Math.abs(a[b2 + j]!) +
+          s3 * Math.abs(a[b3 + j]!) +
+          s4 * Math.abs(a[b4 + j]!) +
+          s5 * Math.abs(a[b5 + j]!) +
+          s6 * Math.abs(a[b6 + j]!) +
+          s7 * Math.abs(a[b7 + j]!);
+      }
+    } else {
+      for (let j = 0; j < cols; j++) {
+        const x = v[j]!;
+        s0 += a[b0 + j]! * x;
+        s1 += a[b1 + j]! * x;
+        s2 += a[b2 + j]! * x;
+        s3 += a[b3 + j]! * x;
+        s4 += a[b4 + j]! * x;
+        s5 += a[b5 + j]! * x;
+        s6 += a[b6 + j]! * x;
+        s7 += a[b7 + j]! * x;
+      }
+      for (let j = 0; j < cols; j++) {
+        out[j] =
+          out[j]! +
+          s0 * a[b0 + j]! +
+          s1 * a[b1 + j]! +
+          s2 * a[b2 + j]! +
+          s3 * a[b3 + j]! +
+          s4 * a[b4 + j]! +
+          s5 * a[b5 + j]! +
+          s6 * a[b6 + j]! +
+          s7 * a[b7 + j]!;
+      }
+    }
+    u[i] = s0;
+    u[i + 1] = s1;
+    u[i + 2] = s2;
+    u[i + 3] = s3;
+    u[i + 4] = s4;
+    u[i + 5] = s5;
+    u[i + 6] = s6;
+    u[i + 7] = s7;
   }
+  for (; i < rows; i++) {
+    const base = i * cols;
+    let s = 0;
+    if (absolute) {
+      for (let j = 0; j < cols; j++) s += Math.abs(a[base + j]!) * v[j]!;
+      for (let j = 0; j < cols; j++) out[j] = out[j]! + s * Math.abs(a[base + j]!);
+    } else {
+      for (let j = 0; j < cols; j++) s += a[base + j]! * v[j]!;
+      for (let j = 0; j < cols; j++) out[j] = out[j]! + s * a[base + j]!;
+    }
+    u[i] = s;
+  }
+  for (let j = 0; j < cols; j++) v[j] = out[j]!;
+}
+
+let scratch = new Float64Array(0);
+function scratchFor(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
+  return scratch;
 }

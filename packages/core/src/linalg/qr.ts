@@ -19,33 +19,38 @@ export function householderQr(a: ArrayLike<number>, rows: number, cols: number):
   if (rows < cols) throw new InvalidArgumentError(`householderQr needs rows ≥ cols, got ${rows}×${cols}.`);
   if (a.length < rows * cols)
     throw new InvalidArgumentError(`a must hold rows·cols = ${rows * cols} values, got ${a.length}.`);
-  const w = Float64Array.from({ length: rows * cols }, (_, i) => a[i]!);
+  // Column-major working copies (column j contiguous at j·rows): the reflector loops then run over long
+  // contiguous columns. The arithmetic and its order are those of the row-major formulation.
+  const w = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) w[j * rows + i] = a[i * cols + j]!;
   const vs = new Float64Array(rows * cols); // reflector j lives in column j, rows j..rows-1
-  const dots = new Float64Array(cols);
   for (let j = 0; j < cols; j++) {
+    const cj = j * rows;
     let norm2 = 0;
-    for (let i = j; i < rows; i++) norm2 += w[i * cols + j]! * w[i * cols + j]!;
+    for (let i = j; i < rows; i++) norm2 += w[cj + i]! * w[cj + i]!;
     const norm = Math.sqrt(norm2);
     if (norm === 0) continue; // zero column: identity reflector
-    const x0 = w[j * cols + j]!;
+    const x0 = w[cj + j]!;
     const alpha = x0 > 0 ? -norm : norm;
     // v = x − alpha·e0, normalised; H = I − 2vvᵀ maps x to alpha·e0.
     let vnorm2 = 0;
     for (let i = j; i < rows; i++) {
-      const vi = i === j ? x0 - alpha : w[i * cols + j]!;
-      vs[i * cols + j] = vi;
+      const vi = i === j ? x0 - alpha : w[cj + i]!;
+      vs[cj + i] = vi;
       vnorm2 += vi * vi;
     }
     const vinv = 1 / Math.sqrt(vnorm2);
-    for (let i = j; i < rows; i++) vs[i * cols + j]! *= vinv;
-    applyReflector(w, vs, rows, cols, j, j, dots);
+    for (let i = j; i < rows; i++) vs[cj + i]! *= vinv;
+    applyReflector(w, vs, rows, cols, j, j);
   }
   const r = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++) for (let j = i; j < cols; j++) r[i * cols + j] = w[i * cols + j]!;
+  for (let i = 0; i < cols; i++) for (let j = i; j < cols; j++) r[i * cols + j] = w[j * rows + i]!;
   // Q = H_0 ⋯ H_{cols−1} · [I; 0]: apply the reflectors in reverse order.
+  const qc = new Float64Array(rows * cols);
+  for (let i = 0; i < cols; i++) qc[i * rows + i] = 1;
+  for (let j = cols - 1; j >= 0; j--) applyReflector(qc, vs, rows, cols, j, j);
   const q = new Float64Array(rows * cols);
-  for (let i = 0; i < cols; i++) q[i * cols + i] = 1;
-  for (let j = cols - 1; j >= 0; j--) applyReflector(q, vs, rows, cols, j, j, dots);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) q[i * cols + j] = qc[j * rows + i]!;
   return { q, r };
 }
 
@@ -54,7 +59,10 @@ export function orthonormalize(a: ArrayLike<number>, rows: number, cols: number)
   return householderQr(a, rows, cols).q;
 }
 
-/** Applies H_j = I − 2·v_j·v_jᵀ (v_j in column j of `vs`, rows ≥ j) to columns ≥ c0 of `m`. */
+/**
+ * Applies H_j = I − 2·v_j·v_jᵀ (v_j in column j of the column-major `vs`, rows ≥ j) to columns ≥ c0 of
+ * the column-major `m` (rows×cols).
+ */
 function applyReflector(
   m: Float64Array,
   vs: Float64Array,
@@ -62,22 +70,23 @@ function applyReflector(
   cols: number,
   j: number,
   c0: number,
-  dots: Float64Array,
 ): void {
-  dots.fill(0, c0, cols);
-  let any = false;
-  for (let i = j; i < rows; i++) {
-    const vi = vs[i * cols + j]!;
-    if (vi === 0) continue;
-    any = true;
-    const base = i * cols;
-    for (let c = c0; c < cols; c++) dots[c]! += vi * m[base + c]!;
-  }
-  if (!any) return;
-  for (let i = j; i < rows; i++) {
-    const vi2 = 2 * vs[i * cols + j]!;
-    if (vi2 === 0) continue;
-    const base = i * cols;
-    for (let c = c0; c < cols; c++) m[base + c]! -= vi2 * dots[c]!;
+  const vj = j * rows;
+  for (let c = c0; c < cols; c++) {
+    const mc = c * rows;
+    let dot = 0;
+    let any = false;
+    for (let i = j; i < rows; i++) {
+      const vi = vs[vj + i]!;
+      if (vi === 0) continue;
+      any = true;
+      dot += vi * m[mc + i]!;
+    }
+    if (!any) return;
+    for (let i = j; i < rows; i++) {
+      const vi2 = 2 * vs[vj + i]!;
+      if (vi2 === 0) continue;
+      m[mc + i]! -= vi2 * dot;
+    }
   }
 }
