@@ -107,6 +107,12 @@ export interface CompressModelOptions {
   readonly allocation?: AllocationMode;
   /** The linear roles to compress (default all seven); the others stay dense. */
   readonly roles?: readonly LinearRole[];
+  /**
+   * After factorizing a linear, rescale each of its output channels by least squares so that, on the
+   * student stream's inputs, it reproduces the original layer's output on the teacher stream's inputs
+   * (DBF/MDBF only; one scalar per output, folded into `a` / the output envelope). Default true.
+   */
+  readonly refitOutputs?: boolean;
   /** Factorization outer iterations (default 260, as the reference). */
   readonly iterations?: number;
   readonly seed?: number;
@@ -193,6 +199,10 @@ export async function compressModel(options: CompressModelOptions): Promise<Comp
           const roles = group.filter((role) => s.roles.includes(role));
           if (roles.length === 0) continue;
           const moments = await studentMoments(model, block, student, T, roles, resident, s);
+          const refit = s.refitOutputs && (s.method === 'dbf' || s.method === 'mdbf');
+          const inputs = refit
+            ? await groupInputs(model, block, teacher, student, T, roles[0]!, resident)
+            : undefined;
           for (const role of roles) {
             checkAbort(s.signal);
             const name = linearName(block, role);
@@ -225,6 +235,11 @@ export async function compressModel(options: CompressModelOptions): Promise<Comp
                   onProgress: (p) => emit({ type: 'layer-progress', name, ...p }),
                 },
               );
+              if (inputs)
+                result = {
+                  ...result,
+                  layer: await refitOutputs(backend, model.getResident(name), result.layer, inputs, T),
+                };
               await s.checkpoint?.saveLayer(name, result);
             }
             compressed[role] = result.layer;
@@ -298,6 +313,7 @@ type Resolved = Required<
     | 'allocation'
     | 'envelopeRank'
     | 'activationAware'
+    | 'refitOutputs'
   >
 > &
   Pick<CompressModelOptions, 'weights' | 'backend' | 'calibration' | 'method' | 'signal' | 'checkpoint'> & {
@@ -365,6 +381,7 @@ function resolveOptions(o: CompressModelOptions): Resolved {
     allocation,
     envelopeRank: assertInteger('envelopeRank', o.envelopeRank ?? 2, 1),
     activationAware: o.activationAware ?? false,
+    refitOutputs: o.refitOutputs ?? true,
     iterations: assertInteger('iterations', o.iterations ?? 260, 1),
     seed: assertInteger('seed', o.seed ?? 0, 0),
     curveIterations: assertInteger('curveIterations', o.curveIterations ?? 20, 1),
@@ -410,6 +427,78 @@ function targetOf(s: Resolved, name: string, allocation: AllocationRecord): Line
       return { method: s.method, rank, ...(s.method === 'mdbf' ? { envelopeRank: s.envelopeRank } : {}) };
     }
   }
+}
+
+/** One linear's inputs on both streams: what the original saw (teacher) and what the compressed one sees. */
+interface StreamInputs {
+  readonly teacher: Float32Array[];
+  readonly student: Float32Array[];
+}
+
+/** The input of linear `role` of decoder layer `block` on every calibration sequence, on both streams. */
+async function groupInputs(
+  model: LlamaModel,
+  block: number,
+  teacher: readonly Float32Array[],
+  student: readonly Float32Array[],
+  tokens: number,
+  role: LinearRole,
+  resident: Partial<Record<LinearRole, ResidentLinear>>,
+): Promise<StreamInputs> {
+  const name = linearName(block, role);
+  const capture = async (
+    stream: readonly Float32Array[],
+    linears?: Partial<Record<LinearRole, ResidentLinear>>,
+  ) => {
+    const out: Float32Array[] = [];
+    const observer = {
+      onInput(n: string, input: Float32Array) {
+        if (n === name) out.push(input.slice());
+      },
+    };
+    for (const h of stream)
+      await model.runLayer(block, h.slice(), tokens, { observer, ...(linears ? { linears } : {}) });
+    return out;
+  };
+  return { teacher: await capture(teacher), student: await capture(student, resident) };
+}
+
+/**
+ * Per output channel i, the scalar c_i minimising Σ_t (c_i·z_ti − y_ti)², where z is the compressed layer on
+ * the student inputs and y the original layer on the teacher inputs; returns the layer with c folded into
+ * its output scales (clamped to [0.5, 2]: a correction, not a new fit).
+ */
+async function refitOutputs(
+  backend: KernelBackend,
+  original: ResidentLinear,
+  layer: LinearLayer,
+  inputs: StreamInputs,
+  tokens: number,
+): Promise<LinearLayer> {
+  if (layer.kind === 'dense') return layer;
+  const n = layer.outFeatures;
+  const zy = new Float64Array(n);
+  const zz = new Float64Array(n);
+  const compressed = await backend.uploadLinear(layer);
+  try {
+    for (let q = 0; q < inputs.student.length; q++) {
+      const z = await backend.linear({ weights: compressed, input: inputs.student[q]!, batch: tokens });
+      const y = await backend.linear({ weights: original, input: inputs.teacher[q]!, batch: tokens });
+      for (let t = 0; t < tokens; t++) {
+        for (let i = 0; i < n; i++) {
+          const zi = z[t * n + i]!;
+          zy[i]! += zi * y[t * n + i]!;
+          zz[i]! += zi * zi;
+        }
+      }
+    }
+  } finally {
+    compressed.dispose();
+  }
+  const c = Float32Array.from(zy, (v, i) => (zz[i]! > 0 ? Math.min(2, Math.max(0.5, v / zz[i]!)) : 1));
+  if (layer.kind === 'dbf') return { ...layer, scaleA: Float32Array.from(layer.scaleA, (a, i) => a * c[i]!) };
+  const l = layer.envelopeRank;
+  return { ...layer, envA: Float32Array.from(layer.envA, (a, j) => a * c[Math.floor(j / l)]!) };
 }
 
 /** Input moments of `roles` in decoder layer `block`, measured on the student stream. */

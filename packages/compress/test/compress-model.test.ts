@@ -148,6 +148,25 @@ describe('compressModel', () => {
     expect(high[high.length - 1]!).toBeLessThan(low[low.length - 1]!);
   });
 
+  it('refits output scales toward the teacher: the student ends closer to it than without', async () => {
+    const { loaded, calibration, backend } = await setup(2);
+    const run = (refitOutputs: boolean) =>
+      compressModel({
+        weights: loaded.weights,
+        backend,
+        calibration,
+        method: 'dbf',
+        bpw: 2,
+        iterations: 6,
+        refitOutputs,
+      });
+    const [plain, refit] = [await run(false), await run(true)];
+    // The first linear sees the same inputs either way: same signs, the refit only rescales its outputs.
+    expect(signWords(refit)[0]).toEqual(signWords(plain)[0]);
+    expect(refit.layers[0]!.layer).not.toEqual(plain.layers[0]!.layer);
+    expect(refit.drift[refit.drift.length - 1]!).toBeLessThan(plain.drift[plain.drift.length - 1]!);
+  });
+
   it('runs the baselines as dense reconstructions with their own bit counts', async () => {
     const { loaded, calibration, backend } = await setup(1);
     const rtn = await compressModel({ weights: loaded.weights, backend, calibration, method: 'rtn', bpw: 3 });
