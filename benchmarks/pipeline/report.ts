@@ -2,7 +2,7 @@
  * Renders docs/results.md and docs/results-perplexity.svg from benchmarks/results/pipeline.jsonl (written by
  * benchmarks/pipeline/run.sh). Run: `pnpm --filter @dbf/benchmarks pipeline:report`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lineChartSvg, type Panel, type Series } from '../quality/svg';
@@ -174,6 +174,9 @@ writeFileSync(
   resolve(root, 'docs/results-perplexity.svg'),
   lineChartSvg(panels, 'bits per weight (stored)', 'log10 perplexity', 'Perplexity vs bits per weight'),
 );
+// Hand-written discussion of the figures (what is and is not met, and why), kept beside the runner.
+const notes = resolve(root, 'benchmarks/pipeline/notes.md');
+if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
 lines.push(
   '![Perplexity against bits per weight](results-perplexity.svg)',
   '',

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compresses a model in every configuration of docs/results.md and measures each result.
 # Usage: benchmarks/pipeline/run.sh MODEL_NAME MODEL_PATH ITERS [CONFIG...]
-#   CONFIG: fp32 | dbf:BPW | mdbf:L:BPW | svid | rtn:BITS | nonuniform:BPW
+#   CONFIG: fp32 | dbf:BPW | mdbf:L:BPW | svid | rtn:BITS | nonuniform:BPW, or refit-<dbf|mdbf|nonuniform config>
 # Appends one JSON object per configuration to benchmarks/results/pipeline.jsonl.
 # Environment: EVAL_TOKENS (default 16384), WORK (default /tmp/dbf-pipeline), SHARED (default ../shared).
 set -euo pipefail
@@ -19,13 +19,15 @@ for config in "$@"; do
   IFS=: read -r method a b <<<"$config"
   dir=$work/$config
   args=()
+  # refit-<config>: the same with --refit-outputs.
+  if [[ $method == refit-* ]]; then method=${method#refit-}; args=(--refit-outputs); fi
   case $method in
     fp32) dir=$model ;;
-    dbf) args=(--method dbf --bpw "$a") ;;
-    mdbf) args=(--method mdbf --envelope-rank "$a" --bpw "$b") ;;
+    dbf) args+=(--method dbf --bpw "$a") ;;
+    mdbf) args+=(--method mdbf --envelope-rank "$a" --bpw "$b") ;;
     svid) args=(--method svid) ;;
     rtn) args=(--method rtn --bpw "$a") ;;
-    nonuniform) args=(--method dbf --allocation nonuniform --bpw "$a") ;;
+    nonuniform) args+=(--method dbf --allocation nonuniform --bpw "$a") ;;
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
   compress='null'

@@ -160,6 +160,8 @@ export interface ModelCardInput {
   readonly command: string;
   readonly perplexity?: readonly { text: string; before: number; after: number; tokens: number }[];
   readonly baselineNote?: string;
+  /** Whether output channels were rescaled toward the teacher (`refitOutputs`). */
+  readonly refitOutputs?: boolean;
 }
 
 /** The generated `README.md` model card: what this is, how it was made, what it costs, how to run it. */
@@ -228,8 +230,9 @@ export function modelCard(input: ModelCardInput): string {
     '```',
     '',
     'Decoder layer by decoder layer, each linear was factorized to minimise its error weighted by the second',
-    'moments of its inputs on the already-compressed model (student stream), then its output channels were',
-    'rescaled to match the original model (teacher stream). No gradient fine-tuning. Drift per layer:',
+    'moments of its inputs on the already-compressed model (student stream)' +
+      (input.refitOutputs ? ', then its output channels were rescaled to match the original model.' : '.'),
+    'No gradient fine-tuning. Drift from the original model (teacher stream) per decoder layer:',
     '',
     '| decoder layer | drift ‖student − teacher‖/‖teacher‖ |',
     '| --- | --- |',

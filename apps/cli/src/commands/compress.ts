@@ -40,6 +40,7 @@ export interface CompressCommandOptions {
   method: CompressionMethod;
   envelopeRank: number;
   activationAware?: boolean;
+  refitOutputs?: boolean;
   allocation: AllocationMode;
   calib?: string;
   calibSequences: number;
@@ -87,6 +88,10 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--envelope-rank <l>', 'MDBF envelope rank', parseInteger, 2)
     .option('--activation-aware', 'MDBF: minimise the error weighted by the full input Gram matrix')
+    .option(
+      '--refit-outputs',
+      'rescale each layer’s outputs toward the original model on the calibration set (helps on similar text, can hurt on other text)',
+    )
     .addOption(
       new Option(
         '--allocation <mode>',
@@ -184,6 +189,7 @@ export async function compressCommand(
       bpw: o.bpw ?? null,
       envelopeRank: method === 'mdbf' ? o.envelopeRank : null,
       activationAware: Boolean(o.activationAware),
+      refitOutputs: Boolean(o.refitOutputs),
       allocation: o.allocation,
       roles,
       iters: o.iters,
@@ -205,6 +211,7 @@ export async function compressCommand(
       ...(o.bpw !== undefined ? { bpw: o.bpw } : {}),
       envelopeRank: o.envelopeRank,
       activationAware: Boolean(o.activationAware),
+      refitOutputs: Boolean(o.refitOutputs),
       allocation: o.allocation,
       roles,
       iterations: o.iters,
@@ -255,6 +262,7 @@ export async function compressCommand(
         iterations: o.iters,
         seed: o.seed,
         calibration: calibrationText,
+        refitOutputs: Boolean(o.refitOutputs),
         fileBytes: file.totalBytes,
         fp32Bytes,
         command,
