@@ -18,6 +18,8 @@ export function lineChartSvg(
   xLabel: string,
   yLabel: string,
   title: string,
+  /** Start the y axis at 0 (errors) or fit it to the data (log perplexities). */
+  yFromZero = true,
 ): string {
   const pw = 460;
   const ph = 340;
@@ -40,7 +42,7 @@ export function lineChartSvg(
     const [xmin, xmax] = niceRange(all.map((p) => p[0]));
     const [ymin, ymax] = niceRange(
       all.map((p) => p[1]),
-      true,
+      yFromZero,
     );
     const sx = (x: number) => x0 + ((x - xmin) / (xmax - xmin)) * pw;
     const sy = (y: number) => y0 + ph - ((y - ymin) / (ymax - ymin)) * ph;
