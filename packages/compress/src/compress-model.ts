@@ -16,6 +16,8 @@ import {
   type LlamaWeights,
   linearName,
   linearShape,
+  logSumExp,
+  parseLinearName,
   validateLlamaWeights,
 } from '@dbf/llm';
 import {
@@ -624,16 +626,11 @@ function rankAt(layer: AllocationLayer, bpw: number): number {
 }
 
 function denseWeight(weights: LlamaWeights, name: string): DenseMatrix {
-  for (const [block, layer] of weights.layers.entries()) {
-    for (const role of LINEAR_ROLES) {
-      if (linearName(block, role) !== name) continue;
-      const w = layer.linears[role];
-      if (w.kind !== 'dense')
-        throw new InvalidArgumentError(`${name} is already compressed; give the dense model.`);
-      return { data: w.weight, rows: w.outFeatures, cols: w.inFeatures };
-    }
-  }
-  throw new InvalidArgumentError(`The model has no linear named ${name}.`);
+  const [block, role] = blockAndRole(name, weights.config.layers);
+  const w = weights.layers[block]!.linears[role];
+  if (w.kind !== 'dense')
+    throw new InvalidArgumentError(`${name} is already compressed; give the dense model.`);
+  return { data: w.weight, rows: w.outFeatures, cols: w.inFeatures };
 }
 
 /**
@@ -690,9 +687,10 @@ async function measureSensitivity(
 }
 
 function blockAndRole(name: string, blocks: number): [number, LinearRole] {
-  for (let block = 0; block < blocks; block++)
-    for (const role of LINEAR_ROLES) if (linearName(block, role) === name) return [block, role];
-  throw new InvalidArgumentError(`The model has no linear named ${name}.`);
+  const parsed = parseLinearName(name);
+  if (!parsed || parsed.layer >= blocks)
+    throw new InvalidArgumentError(`The model has no linear named ${name}.`);
+  return [parsed.layer, parsed.role];
 }
 
 function logSoftmaxRows(logits: Float32Array, rows: number, vocab: number): Float32Array {
@@ -703,14 +701,6 @@ function logSoftmaxRows(logits: Float32Array, rows: number, vocab: number): Floa
     for (let j = 0; j < vocab; j++) out[o + j] = logits[o + j]! - lse;
   }
   return out;
-}
-
-function logSumExp(x: Float32Array, offset: number, length: number): number {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < length; j++) max = Math.max(max, x[offset + j]!);
-  let sum = 0;
-  for (let j = 0; j < length; j++) sum += Math.exp(x[offset + j]! - max);
-  return max + Math.log(sum);
 }
 
 /** Σ over rows of KL(p ‖ softmax(logits)), with p given as log-probabilities. */

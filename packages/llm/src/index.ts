@@ -59,6 +59,7 @@ export {
   parseLinearName,
   validateLlamaWeights,
 } from './runtime/llama-weights';
+export { logSumExp } from './runtime/ops';
 export { type Llama2cTokenizerOptions, parseLlama2cTokenizer } from './tokenizer/llama2c-tokenizer';
 export { parseSentencePieceModel } from './tokenizer/sentencepiece-model';
 export {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluatePerplexity, perplexityWindows, scoreTokens } from '../src/index';
+import { evaluatePerplexity, logSumExp, perplexityWindows, scoreTokens } from '../src/index';
 import { loadSotuHf, runtime } from './helpers/models';
 import { referenceLogits, referenceNll } from './helpers/reference-llama';
 import { sotuText } from './helpers/shared';
@@ -83,5 +83,15 @@ describe('evaluatePerplexity on sotu-3m', () => {
     expect(sliding.perplexity).toBeLessThan(short.perplexity);
     await expect(evaluatePerplexity(model, ids, { ctx: 512 })).rejects.toThrow(/ctx/);
     await expect(evaluatePerplexity(model, [5])).rejects.toThrow(/at least 2/);
+  });
+});
+
+describe('logSumExp', () => {
+  it('is log Σ exp over the range, stable for large values, and refuses ranges outside the array', () => {
+    const x = Float32Array.of(5, 0, Math.log(3), 1000, 1000);
+    expect(logSumExp(x, 1, 2)).toBeCloseTo(Math.log(4), 6);
+    expect(logSumExp(x, 3, 2)).toBeCloseTo(1000 + Math.log(2), 6);
+    expect(() => logSumExp(x, 4, 2)).toThrow(/not a non-empty range/);
+    expect(() => logSumExp(x, 0, 0)).toThrow(/not a non-empty range/);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import {
   type AllocationMode,
   type CalibrationSet,
@@ -241,7 +241,8 @@ export async function compressCommand(
     });
     const command = `dbf ${argv.map(quote).join(' ')}`;
     const fp32Bytes = fp32ByteCount(loaded.weights);
-    const sourceConfig = await readSourceConfig(loaded, modelPath);
+    const folder = await modelFolder(modelPath);
+    const sourceConfig = await readSourceConfig(loaded, folder);
     const tokenizerFile = loaded.files.find(
       (f) => /tokenizer\.(model|bin)$/.test(f) || /tok.*\.bin$/.test(f),
     );
@@ -275,7 +276,8 @@ export async function compressCommand(
       }),
     };
     if (tokenizerFile) {
-      const tokenizerPath = resolveTokenizerPath(modelPath, loaded, tokenizerFile);
+      // llama2.c loaders report the tokenizer path as found; folder loaders report a name in the folder.
+      const tokenizerPath = loaded.format === 'llama2c' ? tokenizerFile : resolve(folder, tokenizerFile);
       files[tokenizerFile.endsWith('.model') ? 'tokenizer.model' : 'tokenizer.bin'] =
         await readFile(tokenizerPath);
     }
@@ -404,19 +406,18 @@ function fp32ByteCount(weights: LlamaWeights): number {
   return 4 * n;
 }
 
-async function readSourceConfig(
-  loaded: LoadedModel,
-  modelPath: string,
-): Promise<Record<string, unknown> | undefined> {
-  if (loaded.format !== 'huggingface') return undefined;
-  const dir = (await nodeFileSystem.kind(modelPath)) === 'directory' ? modelPath : resolve(modelPath, '..');
-  const text = await readFile(resolve(dir, 'config.json'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
+/** The folder MODEL stands for: itself, or the folder of a file (.safetensors, config.json, .bin). */
+async function modelFolder(modelPath: string): Promise<string> {
+  return (await nodeFileSystem.kind(modelPath)) === 'directory' ? modelPath : dirname(resolve(modelPath));
 }
 
-function resolveTokenizerPath(modelPath: string, loaded: LoadedModel, file: string): string {
-  if (loaded.format === 'llama2c') return file;
-  return resolve(modelPath.endsWith('.safetensors') ? resolve(modelPath, '..') : modelPath, file);
+async function readSourceConfig(
+  loaded: LoadedModel,
+  folder: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (loaded.format !== 'huggingface') return undefined;
+  const text = await readFile(resolve(folder, 'config.json'), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;

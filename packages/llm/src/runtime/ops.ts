@@ -3,6 +3,8 @@
  * caller-provided buffers (no allocation). Sums are taken in float64.
  */
 
+import { InvalidArgumentError } from '@dbf/core';
+
 /** `out[r] = x[r] / rms(x[r]) ⊙ weight` for each of `rows` rows of length `dim`. `out` may be `x`. */
 export function rmsNorm(
   x: Float32Array,
@@ -197,6 +199,16 @@ export function addInPlace(x: Float32Array, y: Float32Array, length: number): vo
 
 /** `log Σ exp(row)` of `logits[offset .. offset+length)`, in float64. */
 export function logSumExp(logits: Float32Array, offset: number, length: number): number {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 1 ||
+    offset + length > logits.length
+  )
+    throw new InvalidArgumentError(
+      `logSumExp: [${offset}, ${offset + length}) is not a non-empty range of the ${logits.length} logits.`,
+    );
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < length; i++) {
     const v = logits[offset + i]!;
