@@ -7,7 +7,9 @@
 import { denseRows } from './dense';
 import { gemmColumns } from './gemm';
 import {
+  CONST_NIBBLE_MASK,
   CTRL_CLAIM0,
+  CTRL_CONSTS,
   CTRL_DONE0,
   CTRL_SEQ,
   CTRL_SPIN,
@@ -247,11 +249,14 @@ function signInt8(ctrl: usize, s: i32, tag: i32, st: usize, tid: i32): i32 {
   const scales = xs + ((<usize>colsPadded) << 2);
   const tables = (scales + <usize>lanes * scaleStride + 15) & ~15;
   const acc = (tables + <usize>lanes * tableStride + 63) & ~63;
+  const consts = ctrl + CTRL_CONSTS;
+  // Loaded, not a v128.const: see CTRL_CONSTS.
+  const m4 = v128.load(consts + CONST_NIBBLE_MASK);
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < terms; t++) {
       const lane = <usize>(b * terms + t);
       laneInput(xs, input, inScale, cols, colsPadded, b, t);
-      buildTables(xs, groups, tables + lane * tableStride, scales + lane * scaleStride);
+      buildTables(xs, groups, tables + lane * tableStride, scales + lane * scaleStride, consts);
     }
   }
   const out = load<usize>(st + S_OUT);
@@ -274,27 +279,29 @@ function signInt8(ctrl: usize, s: i32, tag: i32, st: usize, tid: i32): i32 {
         // Single vector: two row blocks per pass share the table loads.
         for (; rb + 2 <= rb1; rb += 2) {
           const wb = w + <usize>rb * blockBytes + ((<usize>j0) << 4);
-          tmacPair1(wb, bpr, count, tileTables, tileScales, acc + <usize>(rb - rb0) * laneBytes);
+          tmacPair1(wb, bpr, count, tileTables, tileScales, acc + <usize>(rb - rb0) * laneBytes, m4);
         }
       }
       for (; rb < rb1; rb++) {
         const wb = w + <usize>rb * blockBytes + ((<usize>j0) << 4);
         const raw = acc + <usize>(rb - rb0) * laneBytes;
         let lane = 0;
-        for (; lane + 4 <= lanes; lane += 4) {
+        for (; lane < lanes; ) {
+          // Lanes in fours, then a pair, then one; each lane's tables, scales and accumulators.
           const l = <usize>lane;
           const t = tileTables + l * tableStride;
-          tmacBlock4(wb, count, t, tableStride, tileScales + l * scaleStride, scaleStride, raw + (l << 6));
-        }
-        if (lane + 2 <= lanes) {
-          const l = <usize>lane;
-          const t = tileTables + l * tableStride;
-          tmacBlock2(wb, count, t, tableStride, tileScales + l * scaleStride, scaleStride, raw + (l << 6));
-          lane += 2;
-        }
-        if (lane < lanes) {
-          const l = <usize>lane;
-          tmacBlock1(wb, count, tileTables + l * tableStride, tileScales + l * scaleStride, raw + (l << 6));
+          const sc = tileScales + l * scaleStride;
+          const r = raw + (l << 6);
+          if (lane + 4 <= lanes) {
+            tmacBlock4(wb, count, t, tableStride, sc, scaleStride, r, m4);
+            lane += 4;
+          } else if (lane + 2 <= lanes) {
+            tmacBlock2(wb, count, t, tableStride, sc, scaleStride, r, m4);
+            lane += 2;
+          } else {
+            tmacBlock1(wb, count, t, sc, r, m4);
+            lane++;
+          }
         }
       }
     }

@@ -22,6 +22,17 @@ export const CTRL_DONE0: usize = 48;
 export const CTRL_STAGE0: usize = 64;
 /** Bytes per stage record (32 i32 words). */
 export const STAGE_BYTES: usize = 128;
+/**
+ * Vector constants of the int8 kernels, written once by the host after the (at most 4) stage
+ * records: 16 × 0x0f (nibble mask), 16 × 0x80 (table offset), 4 × 0x4b400000 (1.5·2^23, the rounding
+ * magic). Loaded from memory rather than written as `v128.const`, because newer V8 (Chrome 120+,
+ * Node 22+) rematerialises such constants at every use inside loops, 3 instructions each, which
+ * made the T-MAC inner loop ~40% slower there. A loaded value stays in a register.
+ */
+export const CTRL_CONSTS: usize = 64 + 4 * 128;
+export const CONST_NIBBLE_MASK: usize = 0;
+export const CONST_BYTE_OFFSET: usize = 16;
+export const CONST_ROUND_MAGIC: usize = 32;
 
 export const KIND_SIGN_I8: i32 = 1;
 export const KIND_SIGN_F32: i32 = 2;

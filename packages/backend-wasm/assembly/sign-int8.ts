@@ -23,7 +23,7 @@
 // (plus f32 rounding of the flush, ~2⁻²⁴ relative); a block whose largest group sum is below 2^-100
 // is dropped and contributes at most (groups in block) · max_g Σ|x| instead. See README.md.
 
-import { SCALE_BLOCK_BYTES } from './layout';
+import { CONST_BYTE_OFFSET, CONST_ROUND_MAGIC, SCALE_BLOCK_BYTES } from './layout';
 
 /** 2^-100: smallest block maximum that gets a table (see buildTables). */
 const TINY_BLOCK: f32 = 7.888609052210118e-31;
@@ -35,9 +35,10 @@ function lookup(table: v128, index: v128): v128 {
 
 /**
  * Builds the int8 tables of one lane from `xs` (f32, `groups·4` values, zero-padded): 16 bytes per
- * group at `tables`, one f32 scale per 32 groups at `scales`.
+ * group at `tables`, one f32 scale per 32 groups at `scales`. `consts` = the control block's vector
+ * constants (layout.ts CTRL_CONSTS).
  */
-export function buildTables(xs: usize, groups: i32, tables: usize, scales: usize): void {
+export function buildTables(xs: usize, groups: i32, tables: usize, scales: usize, consts: usize): void {
   const blockGroups = SCALE_BLOCK_BYTES * 2;
   for (let g0 = 0; g0 < groups; g0 += blockGroups) {
     const g1 = min(groups, g0 + blockGroups);
@@ -70,9 +71,8 @@ export function buildTables(xs: usize, groups: i32, tables: usize, scales: usize
     const scale: f32 = usable ? m / 63 : 0;
     const inv = f32x4.splat(usable ? <f32>63 / m : 0);
     store<f32>(scales + ((<usize>(g0 / blockGroups)) << 2), scale);
-    const offset = i8x16.splat(-128);
-    const magic = f32x4.splat(12582912); // 1.5·2^23
-    const magicBits = i32x4.splat(0x4b400000);
+    const offset = v128.load(consts + CONST_BYTE_OFFSET); // 0x80 bytes
+    const magic = v128.load(consts + CONST_ROUND_MAGIC); // f32 1.5·2^23, bits 0x4b400000
     for (let g = g0; g < g1; g += 4) {
       const p = xs + ((<usize>g) << 4);
       const v0 = v128.load(p);
@@ -103,14 +103,14 @@ export function buildTables(xs: usize, groups: i32, tables: usize, scales: usize
       // Round to the nearest integer (ties to even, as f32x4.nearest) by adding 1.5·2^23: the sum's
       // last bits are the rounded value, which subtracting the magic's bit pattern leaves as an i32.
       // Exact for |e·inv| ≤ 63 < 2^22, and far cheaper than nearest + trunc_sat on x86.
-      const q0 = i32x4.sub(f32x4.add(f32x4.mul(e0, inv), magic), magicBits);
-      const q1 = i32x4.sub(f32x4.add(f32x4.mul(e1, inv), magic), magicBits);
-      const q2 = i32x4.sub(f32x4.add(f32x4.mul(e2, inv), magic), magicBits);
-      const q3 = i32x4.sub(f32x4.add(f32x4.mul(e3, inv), magic), magicBits);
-      const q4 = i32x4.sub(f32x4.add(f32x4.mul(e4, inv), magic), magicBits);
-      const q5 = i32x4.sub(f32x4.add(f32x4.mul(e5, inv), magic), magicBits);
-      const q6 = i32x4.sub(f32x4.add(f32x4.mul(e6, inv), magic), magicBits);
-      const q7 = i32x4.sub(f32x4.add(f32x4.mul(e7, inv), magic), magicBits);
+      const q0 = i32x4.sub(f32x4.add(f32x4.mul(e0, inv), magic), magic);
+      const q1 = i32x4.sub(f32x4.add(f32x4.mul(e1, inv), magic), magic);
+      const q2 = i32x4.sub(f32x4.add(f32x4.mul(e2, inv), magic), magic);
+      const q3 = i32x4.sub(f32x4.add(f32x4.mul(e3, inv), magic), magic);
+      const q4 = i32x4.sub(f32x4.add(f32x4.mul(e4, inv), magic), magic);
+      const q5 = i32x4.sub(f32x4.add(f32x4.mul(e5, inv), magic), magic);
+      const q6 = i32x4.sub(f32x4.add(f32x4.mul(e6, inv), magic), magic);
+      const q7 = i32x4.sub(f32x4.add(f32x4.mul(e7, inv), magic), magic);
       // Bytes [p0 g0..g3, p1 g0..g3, p2 …, p3 …], likewise p4..7; p8..15 are −p7..−p0.
       const a = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
       const b = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7));
@@ -154,8 +154,15 @@ function addBlock(f: v128, s: v128, a: v128, high: bool): v128 {
  * 4) starting at `w`: adds to raw[0..15] for the block at `w` and raw[16..31] for the block at
  * `w + 16·stride` (`stride` = bytes per row of the layout).
  */
-export function tmacPair1(w: usize, stride: i32, count: i32, tables: usize, scales: usize, raw: usize): void {
-  const m4 = i8x16.splat(0x0f);
+export function tmacPair1(
+  w: usize,
+  stride: i32,
+  count: i32,
+  tables: usize,
+  scales: usize,
+  raw: usize,
+  m4: v128,
+): void {
   let w2 = w + ((<usize>stride) << 4);
   let f0 = v128.load(raw);
   let f1 = v128.load(raw, 16);
@@ -221,8 +228,7 @@ export function tmacPair1(w: usize, stride: i32, count: i32, tables: usize, scal
 }
 
 /** One lane, one 16-row block, `count` byte columns from `w`: adds to raw[0..15]. */
-export function tmacBlock1(w: usize, count: i32, tables: usize, scales: usize, raw: usize): void {
-  const m4 = i8x16.splat(0x0f);
+export function tmacBlock1(w: usize, count: i32, tables: usize, scales: usize, raw: usize, m4: v128): void {
   let f0 = v128.load(raw);
   let f1 = v128.load(raw, 16);
   let f2 = v128.load(raw, 32);
@@ -289,8 +295,8 @@ export function tmacBlock2(
   scales: usize,
   scaleStride: usize,
   raw: usize,
+  m4: v128,
 ): void {
-  const m4 = i8x16.splat(0x0f);
   let t0 = tables;
   let t1 = tables + tableStride;
   for (let j0 = 0; j0 < count; j0 += SCALE_BLOCK_BYTES) {
@@ -334,8 +340,8 @@ export function tmacBlock4(
   scales: usize,
   scaleStride: usize,
   raw: usize,
+  m4: v128,
 ): void {
-  const m4 = i8x16.splat(0x0f);
   let t0 = tables;
   let t1 = tables + tableStride;
   let t2 = t1 + tableStride;

@@ -17,13 +17,24 @@ export const CTRL = {
   stageBytes: 128,
   /** Room for this many stage records. */
   maxStages: 4,
+  /** Vector constants of the int8 kernels, after the stage records (see assembly/layout.ts). */
+  consts: 64 + 4 * 128,
 } as const;
 
 /** Bits of the job id kept in the claim words. */
 export const JOB_TAG_MASK = 0xfff;
 
-/** Bytes reserved for the control block. */
-export const CTRL_BYTES = CTRL.stage0 + CTRL.stageBytes * CTRL.maxStages;
+/** Bytes reserved for the control block: the stage records, then 48 bytes of kernel constants. */
+export const CTRL_BYTES = CTRL.consts + 48;
+
+/** Writes the kernels' vector constants (assembly/layout.ts CTRL_CONSTS) into the control block. */
+export function writeKernelConstants(memory: ArrayBufferLike, ctrl: number): void {
+  const base = ctrl + CTRL.consts;
+  new Uint8Array(memory, base, 16).fill(0x0f);
+  new Uint8Array(memory, base + 16, 16).fill(0x80);
+  const view = new DataView(memory, base + 32, 16);
+  for (let i = 0; i < 16; i += 4) view.setUint32(i, 0x4b400000, true);
+}
 
 export const CMD_RUN = 1;
 export const CMD_EXIT = 2;

@@ -1,6 +1,6 @@
 import { type Availability, BackendError, type BackendFactory, InvalidArgumentError } from '@dbf/core';
 import { Heap } from './heap';
-import { CTRL_BYTES } from './job-layout';
+import { CTRL_BYTES, writeKernelConstants } from './job-layout';
 import {
   instantiateKernels,
   kernelModule,
@@ -182,6 +182,7 @@ async function createBackend(platform: WasmPlatform, options: WasmBackendOptions
   const heap = new Heap(memory, HEAP_BASE, maxBytes);
   const ctrl = heap.alloc(CTRL_BYTES);
   heap.u8.fill(0, ctrl, ctrl + CTRL_BYTES);
+  writeKernelConstants(memory.buffer, ctrl);
   let pool: ThreadPool;
   if (shared && factory) {
     try {
