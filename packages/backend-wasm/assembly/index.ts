@@ -264,6 +264,9 @@ function signInt8(ctrl: usize, s: i32, tag: i32, st: usize, tid: i32): i32 {
   const bias = load<usize>(st + S_BIAS);
   const laneBytes = (<usize>lanes) << 6;
   const blockBytes = (<usize>bpr) << 4;
+  // Blocks below `pairedBlocks` are stored in interleaved pairs (see sign-int8.ts); chunks start at
+  // even blocks, so a pair never straddles two chunks.
+  const pairedBlocks = rowBlocks & ~1;
   // 16 KiB of tables per tile: 512 bytes per row (4096 columns) for one lane, less for more lanes.
   const tileBytes = max(SCALE_BLOCK_BYTES, (TILE_TABLE_BYTES / 32 / lanes) & ~(SCALE_BLOCK_BYTES - 1));
   do {
@@ -278,12 +281,17 @@ function signInt8(ctrl: usize, s: i32, tag: i32, st: usize, tid: i32): i32 {
       if (lanes === 1) {
         // Single vector: two row blocks per pass share the table loads.
         for (; rb + 2 <= rb1; rb += 2) {
-          const wb = w + <usize>rb * blockBytes + ((<usize>j0) << 4);
-          tmacPair1(wb, bpr, count, tileTables, tileScales, acc + <usize>(rb - rb0) * laneBytes, m4);
+          const wb = w + <usize>rb * blockBytes + ((<usize>j0) << 5);
+          tmacPair1(wb, count, tileTables, tileScales, acc + <usize>(rb - rb0) * laneBytes, m4);
         }
       }
       for (; rb < rb1; rb++) {
-        const wb = w + <usize>rb * blockBytes + ((<usize>j0) << 4);
+        const paired = rb < pairedBlocks;
+        const step: usize = paired ? 32 : 16;
+        const base = paired
+          ? <usize>(rb & ~1) * blockBytes + ((<usize>(rb & 1)) << 4)
+          : <usize>rb * blockBytes;
+        const wb = w + base + <usize>j0 * step;
         const raw = acc + <usize>(rb - rb0) * laneBytes;
         let lane = 0;
         for (; lane < lanes; ) {
@@ -293,13 +301,13 @@ function signInt8(ctrl: usize, s: i32, tag: i32, st: usize, tid: i32): i32 {
           const sc = tileScales + l * scaleStride;
           const r = raw + (l << 6);
           if (lane + 4 <= lanes) {
-            tmacBlock4(wb, count, t, tableStride, sc, scaleStride, r, m4);
+            tmacBlock4(wb, step, count, t, tableStride, sc, scaleStride, r, m4);
             lane += 4;
           } else if (lane + 2 <= lanes) {
-            tmacBlock2(wb, count, t, tableStride, sc, scaleStride, r, m4);
+            tmacBlock2(wb, step, count, t, tableStride, sc, scaleStride, r, m4);
             lane += 2;
           } else {
-            tmacBlock1(wb, count, t, sc, r, m4);
+            tmacBlock1(wb, step, count, t, sc, r, m4);
             lane++;
           }
         }

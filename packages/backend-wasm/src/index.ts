@@ -8,7 +8,7 @@
 export { INT8_TABLE_RANGE, int8SignMatMulErrorBound } from './error-bound';
 export { relaxedSimdSupported, simdUnavailableReason } from './kernel-module';
 export { createStreamingReadProbe, type StreamingReadProbe, type StreamingReadProbeOptions } from './probe';
-export { int8LayoutBytes, laneOfRow, repackSignsInt8 } from './repack';
+export { int8LayoutBytes, int8VectorOffset, laneOfRow, repackSignsInt8 } from './repack';
 export type { WorkerFactory, WorkerHandle } from './thread-pool';
 export { EXACT_NMSE_TOLERANCE, INT8_NMSE_TOLERANCE, WasmBackend, type WasmVariant } from './wasm-backend';
 export { type WasmBackendOptions, wasm } from './wasm-factory';

@@ -18,11 +18,30 @@ export function int8LayoutBytes(rows: number, cols: number): number {
 }
 
 /**
- * Repacks signs into the row-interleaved layout of the int8 T-MAC kernel. Row block `b` (rows
- * 16b..16b+15, rows past the end are zero) is `bytesPerRow` consecutive 16-byte vectors; vector `j`
- * holds byte `j` of every row of the block (columns 8j..8j+7, LSB = lowest column, as in
- * PackedSigns) with row `i` in byte lane `laneOfRow(i)`. A byte's low nibble is then the 4-bit
- * table index of columns 8j..8j+3 and its high nibble that of 8j+4..8j+7, for 16 rows at once.
+ * Byte offset, in the int8 layout, of vector `j` (byte `j` of every row) of row block `block`, and the
+ * step between that block's consecutive vectors. Blocks are stored in pairs: for blocks 2p and 2p+1
+ * the vectors alternate (2p's vector j, then 2p+1's vector j), so the kernel, which handles the two
+ * blocks of a pair together, reads one sequential stream; an odd last block is stored alone.
+ */
+export function int8VectorOffset(
+  block: number,
+  j: number,
+  blocks: number,
+  bytesPerRow: number,
+): { offset: number; step: number } {
+  const blockBytes = ROW_BLOCK * bytesPerRow;
+  const paired = block < (blocks & ~1);
+  const step = paired ? 32 : 16;
+  const base = paired ? (block & ~1) * blockBytes + (block & 1) * 16 : block * blockBytes;
+  return { offset: base + j * step, step };
+}
+
+/**
+ * Repacks signs into the row-interleaved layout of the int8 T-MAC kernel. Row block `b` holds rows
+ * 16b..16b+15 (rows past the end are zero); its vector `j` (at `int8VectorOffset`) holds byte `j` of
+ * every row of the block (columns 8j..8j+7, LSB = lowest column, as in PackedSigns) with row `i` in
+ * byte lane `laneOfRow(i)`. A byte's low nibble is then the 4-bit table index of columns 8j..8j+3
+ * and its high nibble that of 8j+4..8j+7, for 16 rows at once.
  */
 export function repackSignsInt8(signs: PackedSigns, into?: Uint8Array): Uint8Array {
   const { rows, wordsPerRow: wpr, words } = signs;
@@ -33,17 +52,16 @@ export function repackSignsInt8(signs: PackedSigns, into?: Uint8Array): Uint8Arr
     throw new RangeError('repackSignsInt8: destination has the wrong length');
   out.fill(0);
   for (let r = 0; r < rows; r++) {
-    const block = r >>> 4;
-    const lane = laneOfRow(r & 15);
-    let dst = block * ROW_BLOCK * bytesPerRow + lane;
+    const { offset, step } = int8VectorOffset(r >>> 4, 0, blocks, bytesPerRow);
+    let dst = offset + laneOfRow(r & 15);
     const src = r * wpr;
     for (let w = 0; w < wpr; w++) {
       const word = words[src + w]!;
       out[dst] = word & 255;
-      out[dst + 16] = (word >>> 8) & 255;
-      out[dst + 32] = (word >>> 16) & 255;
-      out[dst + 48] = word >>> 24;
-      dst += 64;
+      out[dst + step] = (word >>> 8) & 255;
+      out[dst + 2 * step] = (word >>> 16) & 255;
+      out[dst + 3 * step] = word >>> 24;
+      dst += 4 * step;
     }
   }
   return out;

@@ -109,7 +109,8 @@ describe('int8 table error bound', () => {
 
   it('holds for every output row, across input distributions, shapes and batch sizes', async () => {
     const rng = createRng(2024);
-    // [rows, cols, batch]: odd row blocks (pair + single kernels), partial scale blocks, 1–8 lanes.
+    // [rows, cols, batch]: odd row blocks (pair + single kernels), partial scale blocks, 1–8 lanes,
+    // several column tiles over paired blocks (the last three), several chunks (300×8192).
     const shapes: [number, number, number][] = [
       [1, 1, 1],
       [37, 300, 1],
@@ -117,6 +118,9 @@ describe('int8 table error bound', () => {
       [5, 1000, 3],
       [33, 257, 5],
       [16, 2048, 8],
+      [40, 2048, 8],
+      [72, 4100, 2],
+      [300, 8192, 1],
     ];
     let worst = 0;
     for (const [name, draw] of distributions) {
