@@ -1,4 +1,4 @@
-import type { PackedSigns } from '@dbf/core';
+import { assertInteger, InvalidArgumentError, type PackedSigns, validatePackedSigns } from '@dbf/core';
 
 /** Rows per interleaved block of the int8 (T-MAC) layout. */
 export const ROW_BLOCK = 16;
@@ -9,11 +9,14 @@ export const ROW_BLOCK = 16;
  * and the odd bytes of each lookup vector into separate 16-bit accumulators (rows 0..7 and 8..15).
  */
 export function laneOfRow(i: number): number {
+  assertInteger('i', i, 0, ROW_BLOCK - 1);
   return i < 8 ? 2 * i : 2 * (i - 8) + 1;
 }
 
 /** Bytes of the int8 layout of a `rows × cols` sign matrix. */
 export function int8LayoutBytes(rows: number, cols: number): number {
+  assertInteger('rows', rows, 1);
+  assertInteger('cols', cols, 1);
   return Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK * 4 * Math.ceil(cols / 32);
 }
 
@@ -29,6 +32,10 @@ export function int8VectorOffset(
   blocks: number,
   bytesPerRow: number,
 ): { offset: number; step: number } {
+  assertInteger('blocks', blocks, 1);
+  assertInteger('block', block, 0, blocks - 1);
+  assertInteger('bytesPerRow', bytesPerRow, 1);
+  assertInteger('j', j, 0, bytesPerRow - 1);
   const blockBytes = ROW_BLOCK * bytesPerRow;
   const paired = block < (blocks & ~1);
   const step = paired ? 32 : 16;
@@ -44,12 +51,16 @@ export function int8VectorOffset(
  * and its high nibble that of 8j+4..8j+7, for 16 rows at once.
  */
 export function repackSignsInt8(signs: PackedSigns, into?: Uint8Array): Uint8Array {
+  validatePackedSigns('signs', signs);
   const { rows, wordsPerRow: wpr, words } = signs;
   const bytesPerRow = 4 * wpr;
   const blocks = Math.ceil(rows / ROW_BLOCK);
   const out = into ?? new Uint8Array(blocks * ROW_BLOCK * bytesPerRow);
-  if (out.length !== blocks * ROW_BLOCK * bytesPerRow)
-    throw new RangeError('repackSignsInt8: destination has the wrong length');
+  if (!(out instanceof Uint8Array) || out.length !== blocks * ROW_BLOCK * bytesPerRow) {
+    throw new InvalidArgumentError(
+      `into must be a Uint8Array of int8LayoutBytes(rows, cols) = ${blocks * ROW_BLOCK * bytesPerRow} bytes.`,
+    );
+  }
   out.fill(0);
   for (let r = 0; r < rows; r++) {
     const { offset, step } = int8VectorOffset(r >>> 4, 0, blocks, bytesPerRow);

@@ -1,5 +1,5 @@
 import { randomSigns } from '@dbf/conformance';
-import { createRng, packSigns, signAt } from '@dbf/core';
+import { createRng, InvalidArgumentError, packSigns, signAt } from '@dbf/core';
 import { describe, expect, it } from 'vitest';
 import { int8LayoutBytes, int8VectorOffset, laneOfRow, repackSignsInt8 } from '../src/index';
 
@@ -28,6 +28,15 @@ describe('int8 (T-MAC) weight repacking', () => {
     expect(at(2, 7)).toEqual({ offset: 2 * 16 * 8 + 7 * 16, step: 16 });
     // With an even count every block is paired.
     expect(int8VectorOffset(3, 2, 4, 8)).toEqual({ offset: 2 * 16 * 8 + 16 + 2 * 32, step: 32 });
+  });
+
+  it('rejects out-of-range arguments of the layout helpers with typed errors', () => {
+    expect(() => laneOfRow(16)).toThrow(InvalidArgumentError);
+    expect(() => laneOfRow(1.5)).toThrow(InvalidArgumentError);
+    expect(() => int8LayoutBytes(0, 8)).toThrow(InvalidArgumentError);
+    expect(() => int8VectorOffset(3, 0, 3, 8)).toThrow(/block must be an integer in \[0, 2\]/);
+    expect(() => int8VectorOffset(0, 8, 3, 8)).toThrow(/j must be an integer in \[0, 7\]/);
+    expect(() => int8VectorOffset(0, 0, 0, 8)).toThrow(InvalidArgumentError);
   });
 
   it('places a hand-built 2×40 matrix where the kernel reads it', () => {
@@ -91,6 +100,9 @@ describe('int8 (T-MAC) weight repacking', () => {
     const into = new Uint8Array(int8LayoutBytes(20, 40)).fill(0xaa);
     expect(repackSignsInt8(signs, into)).toBe(into);
     expect(Array.from(into)).toEqual(Array.from(repackSignsInt8(signs)));
-    expect(() => repackSignsInt8(signs, new Uint8Array(10))).toThrow(RangeError);
+    expect(() => repackSignsInt8(signs, new Uint8Array(10))).toThrow(InvalidArgumentError);
+    expect(() => repackSignsInt8(signs, new Uint8Array(10))).toThrow(
+      /int8LayoutBytes\(rows, cols\) = 256 bytes/,
+    );
   });
 });
