@@ -25,9 +25,10 @@ export const STAGE_BYTES: usize = 128;
 /**
  * Vector constants of the int8 kernels, written once by the host after the (at most 4) stage
  * records: 16 × 0x0f (nibble mask), 16 × 0x80 (table offset), 4 × 0x4b400000 (1.5·2^23, the rounding
- * magic). Loaded from memory rather than written as `v128.const`, because newer V8 (Chrome 120+,
- * Node 22+) rematerialises such constants at every use inside loops, 3 instructions each, which
- * made the T-MAC inner loop ~40% slower there. A loaded value stays in a register.
+ * magic). Loaded from memory rather than written as `v128.const`, because V8 13 (Node 24, seen with
+ * --print-wasm-code; V8 12.4 in Node 22 and 11.3 in Node 20 do not) rematerialises such constants at
+ * every use inside loops, 3 instructions each, which made the T-MAC inner loop ~40% slower there. A
+ * loaded value stays in a register.
  */
 export const CTRL_CONSTS: usize = 64 + 4 * 128;
 export const CONST_NIBBLE_MASK: usize = 0;
